@@ -1,0 +1,3 @@
+from resummarize.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""Recorded responses (vcrpy's YAML cassette format) so pipelines can be tested offline, without a key.
+
+Requests are matched on method, path and the parsed JSON body: not on headers, timestamps, retry
+counts or the order in which concurrent requests went out. Secrets never reach the file: auth and
+cookie headers are scrubbed both ways, and only successful exchanges are recorded (a retried 429 or
+5xx would otherwise shadow the answer on replay).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import vcr
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from resummarize.errors import InputError, ReplayMissError
+
+SECRET_HEADERS = (
+    "authorization", "api-key", "openai-organization", "openai-project", "cookie", "set-cookie",
+    "x-api-key",
+)
+CASSETTE_NAME = "cassette.yaml"
+
+
+def cassette_file(location: Path) -> Path:
+    """`--record DIR` / `--replay DIR` hold `cassette.yaml`; a `.yaml` path names the file itself."""
+    return location if location.suffix in (".yaml", ".yml") else location / CASSETTE_NAME
+
+
+def _json_body(body: Any) -> Any:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        return json.loads(body) if body else None
+    except (TypeError, ValueError):
+        return body
+
+
+def _same_body(r1: Any, r2: Any) -> None:
+    assert _json_body(r1.body) == _json_body(r2.body), "bodies differ"
+
+
+def _scrub_request(request: Any) -> Any:
+    for name in list(request.headers):
+        if name.lower() in SECRET_HEADERS or name.lower().startswith("x-stainless"):
+            del request.headers[name]
+    return request
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any] | None:
+    if not 200 <= int(response["status"]["code"]) < 300:
+        return None
+    headers = response.get("headers", {})
+    for name in list(headers):
+        if name.lower() in SECRET_HEADERS or name.lower().startswith("x-ratelimit"):
+            del headers[name]
+    return response
+
+
+def recorder(mode: Literal["record", "replay"]) -> vcr.VCR:
+    config = vcr.VCR(
+        record_mode="all" if mode == "record" else "none",
+        match_on=["method", "path", "json_body"],
+        filter_headers=list(SECRET_HEADERS),
+        decode_compressed_response=True,
+        before_record_request=_scrub_request,
+        before_record_response=_scrub_response,
+        allow_playback_repeats=mode == "replay",
+    )
+    config.register_matcher("json_body", _same_body)
+    return config
+
+
+@contextmanager
+def cassette(location: Path, mode: Literal["record", "replay"]) -> Iterator[Path]:
+    """Record every provider exchange to, or replay it from, the cassette at `location`."""
+    path = cassette_file(location)
+    if mode == "replay" and not path.is_file():
+        raise InputError(path, "no cassette here to replay (record one with --record)")
+    if mode == "record":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with recorder(mode).use_cassette(str(path)):
+            yield path
+    except ReplayMissError as exc:
+        exc.cassette = str(path)
+        exc.args = (f"{path}: {exc.args[0]}",)
+        raise
+
+
+def is_replay_miss(exc: BaseException) -> bool:
+    """True when the request failed because replay had no recorded answer for it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, CannotOverwriteExistingCassetteException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

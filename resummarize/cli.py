@@ -1,0 +1,249 @@
+"""Command line: parse arguments, build the client, call the library, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resummarize import __version__
+from resummarize.errors import InputError, ResummarizeError, UsageError
+from resummarize.scan import FileScan, ScanReport, Settings, scan_paths, totals
+
+if TYPE_CHECKING:
+    import openai
+    from tqdm import tqdm
+
+EXIT_CLEAN, EXIT_NEEDS_REPAIR, EXIT_INPUT = 0, 1, 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="digest (.md), enhanced JSONL file, or a folder holding them")
+    parser.add_argument("--language", help="digest language: a name (English, Chinese, ...) or ISO 639-1 code; "
+                        "default: from the file name, then $LANGUAGE, then English")
+    parser.add_argument("--include", action="append", choices=["refused"], default=[],
+                        help="also treat compliance refusals as needing repair")
+    parser.add_argument("--placeholder", action="append", default=[], metavar="TEXT",
+                        help="an extra placeholder string your pipeline writes (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resummarize",
+        description="Find and repair broken LLM summaries (placeholders, wrong language, corrupted LaTeX, "
+        "dropped papers) in daily arXiv digests.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="report what needs repair (read-only)",
+                          description="Report which entries need repair and why. Exit 0: nothing to "
+                          "repair; 1: something does (missing papers count); 2: usage or input error.")
+    _common(scan)
+    scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
+
+    repair = sub.add_parser("repair", help="re-ask an LLM for broken entries and rewrite the digest",
+                            description="Repair broken entries in place (atomically). Exit 0: nothing left "
+                            "to repair; 1: some entries still need repair; 2: usage or input error (nothing "
+                            "written); 3: fatal provider error (what was validated is kept); 4: --replay "
+                            "found no recorded response.")
+    _common(repair)
+    _repair_options(repair)
+
+    render = sub.add_parser("render", help="render an enhanced JSONL file as a markdown digest",
+                            description="Render an enhanced JSONL file in upstream's markdown layout.")
+    render.add_argument("file", type=Path, metavar="FILE.jsonl")
+    render.add_argument("-o", "--output", type=Path, help="write here (atomically) instead of stdout")
+    return parser
+
+
+def _repair_options(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    p.add_argument("--model", default=env("MODEL_NAME") or "gpt-4o-mini",
+                   help="model name (default: $MODEL_NAME or gpt-4o-mini)")
+    p.add_argument("--base-url", default=env("OPENAI_BASE_URL") or None,
+                   help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--concurrency", type=_positive_int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--rpm", type=_positive_int, help="at most this many requests per minute, evenly spaced")
+    p.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--strategy", choices=["regenerate", "translate"], default="regenerate",
+                   help="regenerate from the abstract, or translate wrong-language summaries (default regenerate)")
+    p.add_argument("--restore-missing", action="store_true",
+                   help="also generate papers of the raw crawl file that the enhanced file lacks")
+    p.add_argument("--out", type=Path, help="write the repaired digest here (single input only)")
+    p.add_argument("--backup", action="store_true", help="keep the original as FILE.bak")
+    p.add_argument("--dry-run", action="store_true", help="show the plan and a token estimate; no network, no key")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
+    p.add_argument("--cache", type=Path, metavar="FILE",
+                   help="SQLite journal of validated answers (default: in the user cache directory)")
+    p.add_argument("--prompts", type=Path, metavar="DIR", help="override the prompt templates")
+    tape = p.add_mutually_exclusive_group()
+    tape.add_argument("--record", type=Path, metavar="DIR", help="record every provider exchange (cassette)")
+    tape.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recorded cassette; no network")
+    p.add_argument("--json", action="store_true", help="print the report JSON on stdout")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return number
+
+
+def _reasons(scan: FileScan) -> str:
+    counts: dict[str, int] = {}
+    for item in scan.needs_repair:
+        for reason in set(item.fields.values()):
+            counts[reason] = counts.get(reason, 0) + 1
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "-"
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    files: list[FileScan] = []
+    for digest, scan in scan_paths(args.paths, settings):
+        for diag in digest.diagnostics:
+            print(f"{scan.path}:{diag.line}: {diag.message}", file=sys.stderr)
+        files.append(scan)
+    total = totals(files)
+    if args.json:
+        print(ScanReport(files=files, totals=total).model_dump_json(indent=2))
+    else:
+        _print_scan_table(files)
+        print(f"total: {total.entries} entries, {total.needs_repair} need repair, "
+              f"{total.refused} refused, {total.missing} missing")
+    broken = total.needs_repair + total.missing
+    return EXIT_NEEDS_REPAIR if broken else EXIT_CLEAN
+
+
+def _print_scan_table(files: Sequence[FileScan]) -> None:
+    rows = [("file", "entries", "repair", "refused", "missing", "reasons")]
+    rows += [(f.path, str(f.entries), str(len(f.needs_repair)), str(len(f.refused)), str(len(f.missing)),
+              _reasons(f)) for f in files]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 5)]
+        print("  ".join([*cells, row[5]]))
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from resummarize.digest import load
+    from resummarize.render import render_markdown
+    from resummarize.writer import write_atomic
+
+    digest = load(args.file)
+    if digest.format != "jsonl":
+        raise InputError(args.file, "render takes an enhanced JSONL file")
+    text = render_markdown(digest)  # type: ignore[arg-type]
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(args.output, text.encode("utf-8"))
+    return EXIT_CLEAN
+
+
+def run_repair(args: argparse.Namespace, settings: Settings) -> int:
+    from resummarize.journal import Journal, default_path
+    from resummarize.prompts import load_prompts
+    from resummarize.repair import RepairOptions, repair
+    from resummarize.report import table
+
+    options = RepairOptions(
+        settings=settings, model=args.model, strategy=args.strategy, concurrency=args.concurrency,
+        rpm=args.rpm, timeout=args.timeout, dry_run=args.dry_run, out=args.out, backup=args.backup,
+        restore_missing=args.restore_missing,
+    )
+    prompts = load_prompts(args.prompts)
+    key = os.environ.get("OPENAI_API_KEY")
+    if not (key or args.dry_run or args.replay):
+        raise UsageError("OPENAI_API_KEY is not set (use --replay DIR to answer from a cassette, or --dry-run)")
+    with ExitStack() as stack:
+        journal = stack.enter_context(Journal(args.cache or default_path()))
+        if args.record or args.replay:
+            from resummarize.cassette import cassette
+
+            stack.enter_context(cassette(args.record or args.replay, "record" if args.record else "replay"))
+        client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
+        bar = stack.enter_context(_progress())
+        report = asyncio.run(repair(
+            args.paths, options, client=client, journal=journal, prompts=prompts,
+            on_plan=lambda run: bar.reset(total=len(run.jobs)), on_result=lambda _: _tick(bar),
+        ))
+    if args.report:
+        from resummarize.writer import write_atomic
+
+        write_atomic(args.report, report.to_json().encode())
+    if args.json:
+        print(report.to_json(), end="")
+    print(table(report, dry_run=args.dry_run), file=sys.stderr)
+    if args.dry_run:
+        return EXIT_NEEDS_REPAIR if report.totals.needs_repair else EXIT_CLEAN
+    return EXIT_NEEDS_REPAIR if report.totals.failed else EXIT_CLEAN
+
+
+def _client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
+    import openai
+
+    return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
+
+
+def _tick(bar: tqdm[Any]) -> None:
+    bar.update(1)
+
+
+@contextmanager
+def _progress() -> Iterator[tqdm[Any]]:
+    """A bar on stderr when it is a terminal; silent otherwise, and never on stdout."""
+    from tqdm import tqdm
+
+    bar: tqdm[Any] = tqdm(total=0, unit="paper", file=sys.stderr, disable=None, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        language=args.language or None,
+        environment_language=os.environ.get("LANGUAGE"),
+        extra_placeholders=list(args.placeholder),
+        include_refused="refused" in args.include,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.language:
+            from resummarize.language import resolve
+
+            resolve(args.language)
+        if args.command == "scan":
+            return run_scan(args)
+        if args.command == "render":
+            return run_render(args)
+        return run_repair(args, _settings(args))
+    except ResummarizeError as exc:
+        print(f"resummarize: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("resummarize: interrupted; validated answers are in the journal", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_CLEAN
+

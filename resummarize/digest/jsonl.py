@@ -1,0 +1,308 @@
+"""Enhanced JSONL digests (`DATE_AI_enhanced_<Language>.jsonl`): one paper object per line.
+
+The raw line bytes are kept; an edit re-serialises only its own line, in the JSON style the file
+already uses (`\\uXXXX` escapes as upstream writes them, or raw UTF-8 as forks do; default or compact
+separators). Lines that are not paper objects are kept byte for byte and reported as diagnostics.
+Entries are positional: duplicate ids occur in real files and are never merged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resummarize.errors import InputError
+from resummarize.model import Diagnostic, Digest, Entry, canonical
+
+_BOM = b"\xef\xbb\xbf"
+_LANGUAGE = re.compile(r"_AI_enhanced_(.+)\.jsonl$")
+_KEY_SEPARATOR = re.compile(r'\s*\{\s*"(?:[^"\\]|\\.)*"(\s*:\s*)')
+#: Keys an inserted line always gets, whatever the file's first line holds.
+_OWN_KEYS = frozenset({"id", "categories", "authors", "title", "summary", "AI"})
+
+
+@dataclass(frozen=True)
+class JsonStyle:
+    """How a file serialises its objects, so a rewritten line looks like its neighbours."""
+
+    ensure_ascii: bool = True
+    item_separator: str = ", "
+    key_separator: str = ": "
+
+    def dumps(self, obj: Any) -> str:
+        return json.dumps(
+            obj, ensure_ascii=self.ensure_ascii, separators=(self.item_separator, self.key_separator)
+        )
+
+
+def detect_style(line: str, obj: Any, raw_utf8: bool) -> JsonStyle:
+    """The style that reproduces `line` exactly; failing that, the separators the line appears to use."""
+    for items, keys in ((", ", ": "), (",", ":")):
+        style = JsonStyle(not raw_utf8, items, keys)
+        if style.dumps(obj) == line.strip():
+            return style
+    match = _KEY_SEPARATOR.match(line)
+    compact = match is not None and match.group(1) == ":"
+    return JsonStyle(not raw_utf8, "," if compact else ", ", ":" if compact else ": ")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, list):
+        if all(isinstance(item, str) for item in value):
+            return value
+        return [item if isinstance(item, str) else str(item) for item in value]
+    if value is None:
+        return []
+    return [value if isinstance(value, str) else str(value)]
+
+
+def _text(value: Any) -> str:
+    """Field text as detection sees it: strings as they are, null as empty, anything else via str()."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else str(value)
+
+
+def is_paper(obj: Any) -> bool:
+    """A paper object is a JSON object with a non-empty string or integer `id`."""
+    if not isinstance(obj, dict):
+        return False
+    paper_id = obj.get("id")
+    return isinstance(paper_id, str | int) and not isinstance(paper_id, bool) and paper_id != ""
+
+
+def _texts(ai: Mapping[str, Any]) -> dict[str, str]:
+    return {str(key): _text(value) for key, value in ai.items()}
+
+
+def entry_from(obj: dict[str, Any], line: int, *, enhanced: bool = True) -> tuple[Entry, list[Diagnostic]]:
+    """The parsed view of one paper object; problems that leave it usable become diagnostics."""
+    paper_id = _text(obj["id"])
+    diagnostics: list[Diagnostic] = []
+    ai = obj.get("AI")
+    fields: dict[str, str] = {}
+    if isinstance(ai, dict):
+        fields = ai if all(isinstance(value, str) for value in ai.values()) else _texts(ai)
+    elif "AI" in obj:
+        diagnostics.append(Diagnostic(line=line, id=paper_id, message="'AI' is not an object"))
+    elif enhanced:
+        diagnostics.append(Diagnostic(line=line, id=paper_id, message="no 'AI' object"))
+    if "summary" not in obj:
+        diagnostics.append(Diagnostic(line=line, id=paper_id, message="no 'summary' (abstract)"))
+    entry = Entry(
+        id=paper_id,
+        title=_text(obj.get("title")),
+        abstract=_text(obj.get("summary")),
+        authors=_strings(obj.get("authors")),
+        categories=_strings(obj.get("categories")),
+        fields=fields,
+        line=line,
+    )
+    return entry, diagnostics
+
+
+def _split(body: bytes) -> list[bytes]:
+    """Lines without their `\\n` (a CRLF line keeps its `\\r`); joining with `\\n` gives the body back."""
+    return body.split(b"\n")
+
+
+def iter_objects(data: bytes) -> Iterator[tuple[int, Any, str | None]]:
+    """Per non-blank line: (0-based line index, parsed value or None, problem or None)."""
+    for index, line in enumerate(_split(data.removeprefix(_BOM))):
+        if line.strip():
+            yield index, *_load_line(line)
+
+
+class JsonlDigest(Digest):
+    """An enhanced JSONL file: its lines as bytes plus the line number of every entry."""
+
+    format = "jsonl"
+
+    def __init__(
+        self,
+        path: Path | None,
+        entries: list[Entry],
+        diagnostics: list[Diagnostic],
+        lines: list[bytes],
+        entry_lines: list[int],
+        bom: bytes = b"",
+        raw_utf8: bool = False,
+    ) -> None:
+        super().__init__(path, entries, diagnostics)
+        self._lines = lines
+        self._entry_lines = entry_lines
+        self._bom = bom
+        self._raw_utf8 = raw_utf8
+        self._style: JsonStyle | None = None
+
+    @classmethod
+    def parse(cls, data: bytes, path: Path | None = None) -> JsonlDigest:
+        """Parse every line; a file with no paper object, or with no `AI` object at all, is refused."""
+        bom = _BOM if data.startswith(_BOM) else b""
+        lines = _split(data[len(bom) :])
+        entries: list[Entry] = []
+        diagnostics: list[Diagnostic] = []
+        entry_lines: list[int] = []
+        raw_utf8 = False
+        enhanced = False
+        for index, line in enumerate(lines):
+            if not line.strip():
+                continue
+            obj, problem = _load_line(line)
+            if problem is None and not is_paper(obj):
+                problem = "not a paper object (a JSON object with an 'id')"
+            if problem is not None:
+                diagnostics.append(Diagnostic(line=index + 1, message=f"{problem}; line kept as it is"))
+                continue
+            enhanced = enhanced or "AI" in obj
+            raw_utf8 = raw_utf8 or not line.isascii()
+            entry, found = entry_from(obj, index + 1)
+            entries.append(entry)
+            entry_lines.append(index)
+            diagnostics.extend(found)
+        _check_usable(path, entries, enhanced, diagnostics)
+        return cls(path, entries, diagnostics, lines, entry_lines, bom, raw_utf8)
+
+    @property
+    def language_hint(self) -> str | None:
+        match = _LANGUAGE.search(self.path.name) if self.path is not None else None
+        return match.group(1) if match else None
+
+    @property
+    def style(self) -> JsonStyle:
+        """The file's JSON style, detected from its first entry line on first use."""
+        if self._style is None:
+            line = self._lines[self._entry_lines[0]].decode("utf-8")
+            self._style = detect_style(line, json.loads(line), self._raw_utf8)
+        return self._style
+
+    def to_bytes(self) -> bytes:
+        return self._bom + b"\n".join(self._lines)
+
+    def raw_object(self, index: int) -> dict[str, Any]:
+        """The JSON object of `entries[index]`, freshly parsed from its line (keys in file order)."""
+        obj: dict[str, Any] = json.loads(self._lines[self._entry_lines[index]].decode("utf-8"))
+        return obj
+
+    def set_fields(self, index: int, values: Mapping[str, str]) -> None:
+        """Rewrite only this entry's line; keys may be canonical names (`tldr` finds a file's `task`)."""
+        style = self.style
+        obj = self.raw_object(index)
+        ai = obj.get("AI")
+        if not isinstance(ai, dict):
+            ai = obj["AI"] = {}
+        entry = self.entries[index]
+        for key, value in values.items():
+            file_key = _file_key(ai, key)
+            ai[file_key] = value
+        entry.fields = _texts(ai)
+        line = self._entry_lines[index]
+        cr = b"\r" if self._lines[line].endswith(b"\r") else b""
+        self._lines[line] = style.dumps(obj).encode("utf-8") + cr
+
+    def insert(self, position: int, entry: Entry, raw: Mapping[str, Any] | None = None) -> None:
+        """Add a paper line before `entries[position]`, shaped like the file's first entry line.
+
+        `raw` (e.g. the paper's object from the raw crawl file) supplies keys an `Entry` does not
+        carry, such as `comment`; the entry's own data wins over it.
+        """
+        if not 0 <= position <= len(self.entries):
+            raise IndexError(f"insert position {position} outside 0..{len(self.entries)}")
+        style = self.style
+        template = self.raw_object(0)
+        obj = _new_object(template, entry, raw or {})
+        new_entry, _ = entry_from(obj, 0)
+        text = style.dumps(obj).encode("utf-8")
+        cr = b"\r" if self._crlf() else b""
+        if position < len(self.entries):
+            at = self._entry_lines[position]
+            text += cr
+        else:
+            at = self._entry_lines[-1] + 1
+            if at == len(self._lines):  # no final newline: the old last line gets one, the new one none
+                self._lines[-1] += cr
+            else:
+                text += cr
+        self._lines.insert(at, text)
+        self._entry_lines[position:] = [line + 1 for line in self._entry_lines[position:]]
+        self._entry_lines.insert(position, at)
+        self.entries.insert(position, new_entry)
+
+    def _crlf(self) -> bool:
+        """Whether the file ends its lines with CRLF (judged by its first terminated line)."""
+        return len(self._lines) > 1 and self._lines[0].endswith(b"\r")
+
+
+def _load_line(line: bytes) -> tuple[Any, str | None]:
+    try:
+        return json.loads(line.decode("utf-8")), None
+    except UnicodeDecodeError:
+        return None, "line is not UTF-8"
+    except (ValueError, RecursionError) as exc:
+        return None, f"not JSON ({exc})"
+
+
+def _check_usable(
+    path: Path | None, entries: list[Entry], enhanced: bool, diagnostics: list[Diagnostic]
+) -> None:
+    if not entries:
+        first = diagnostics[0] if diagnostics else None
+        detail = f" (line {first.line}: {first.message})" if first else ""
+        raise InputError(
+            path, f"not a digest: no line is a paper object{detail}", line=first.line if first else None
+        )
+    if not enhanced:
+        raise InputError(
+            path,
+            "this is a raw crawl file (papers without 'AI' summaries), not a digest; "
+            "use its DATE_AI_enhanced_<Language>.jsonl sibling",
+        )
+
+
+def _file_key(ai: Mapping[str, Any], key: str) -> str:
+    """The AI object's own key for `key`: itself if present, else the key with the same canonical name."""
+    if key in ai:
+        return key
+    name = canonical(key)
+    for existing in ai:
+        if canonical(existing) == name:
+            return str(existing)
+    return key
+
+
+def _new_object(template: Mapping[str, Any], entry: Entry, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A paper object in the template's key order, AI keys included; new keys go before `AI`."""
+    template_ai = template.get("AI")
+    ai: dict[str, str] = {}
+    for key in template_ai if isinstance(template_ai, dict) else ():
+        for own in entry.fields:
+            if own == key or canonical(own) == canonical(key):
+                ai[key] = entry.fields[own]
+                break
+    for own, value in entry.fields.items():
+        if own not in ai and _file_key(ai, own) == own:
+            ai[own] = value
+    values: dict[str, Any] = {
+        "pdf": f"https://arxiv.org/pdf/{entry.id}",
+        "abs": f"https://arxiv.org/abs/{entry.id}",
+        "comment": None,
+        **raw,
+        "id": entry.id,
+        "categories": list(entry.categories),
+        "authors": list(entry.authors),
+        "title": entry.title,
+        "summary": entry.abstract,
+        "AI": ai,
+    }
+    order = [key for key in template if key in values]
+    extra = [key for key in values if key not in order and (key in raw or key in _OWN_KEYS)]
+    if "AI" in order:
+        at = order.index("AI")
+        order[at:at] = extra
+    else:
+        order.extend(extra)
+    return {key: values[key] for key in order}

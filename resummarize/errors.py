@@ -1,0 +1,97 @@
+"""Every exception resummarize raises on purpose, in one place.
+
+User errors (`InputError` and subclasses) map to exit code 2, fatal provider errors to exit code 3.
+Each exception carries the data a caller needs to report it without parsing the message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ResummarizeError(Exception):
+    """Base class: anything the CLI turns into one clean line instead of a traceback."""
+
+    exit_code = 1
+
+
+class InputError(ResummarizeError):
+    """A file or argument we cannot use; nothing is written when one is raised."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path | str | None, message: str, *, line: int | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.message = message
+        where = self.path or ""
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class UsageError(InputError):
+    """Bad combination of options (no file involved)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+class ProviderError(ResummarizeError):
+    """The provider refused the run as configured (bad key, unknown model, quota): stop everything."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, status: int | None = None, requests: int = 0) -> None:
+        self.status = status
+        self.requests = requests
+        super().__init__(message)
+
+
+class ReplayMissError(ProviderError):
+    """Replay mode met a request that is not in the cassette; never fall back to the network."""
+
+    exit_code = 4
+
+    def __init__(self, paper_id: str | None, *, cassette: str | None = None, requests: int = 0) -> None:
+        self.cassette = cassette
+        self.paper_id = paper_id
+        who = f"paper {paper_id}" if paper_id else "a request"
+        where = f"{cassette}: " if cassette else ""
+        super().__init__(
+            f"{where}no recorded response for {who} (the prompt, model or abstract changed since recording; "
+            "re-record with --record)",
+            requests=requests,
+        )
+
+
+class SummaryError(ResummarizeError):
+    """One entry could not be summarised: carries what the model said and how many tries it took."""
+
+    def __init__(
+        self,
+        paper_id: str,
+        reason: str,
+        *,
+        attempts: int = 0,
+        last_answer: str | None = None,
+        requests: int = 0,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> None:
+        self.paper_id = paper_id
+        self.reason = reason
+        self.attempts = attempts
+        self.last_answer = last_answer
+        self.requests = requests
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        super().__init__(f"{paper_id}: {reason}")
+
+
+class ValidationFailure(ValueError):
+    """An answer that parsed but is not acceptable; the message goes back to the model in a re-ask."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))

@@ -1,0 +1,273 @@
+"""Which language a summary is written in, and whether that is the digest's language.
+
+Summaries are technical: a Chinese summary is full of English model names, an English one may gloss a
+term in Chinese, and all of them carry LaTeX, URLs and numbers. So the decision is made on the share of
+each writing system among the letters left after `strip_noise`, weighting one CJK character as several
+Latin letters (it carries about as much text). Only when two candidate languages share a script (English
+and German, Russian and Ukrainian) is a statistical classifier consulted, and only on enough text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, NamedTuple
+
+from resummarize.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Language:
+    """A digest language: display name, ISO 639-1 code and the script it is mostly written in."""
+
+    name: str
+    code: str
+    script: str
+
+
+#: name, code, script, other names (lower case; native names included). Add a row to support a language
+#: (and a pattern to `_SCRIPTS` if its script is new).
+_TABLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("English", "en", "Latin", ("英语", "英文", "anglais", "englisch", "inglés", "ingles")),
+    (
+        "Chinese",
+        "zh",
+        "Han",
+        (
+            "中文",
+            "汉语",
+            "漢語",
+            "简体中文",
+            "繁體中文",
+            "繁体中文",
+            "mandarin",
+            "simplified chinese",
+            "traditional chinese",
+            "chinese simplified",
+            "chinese traditional",
+        ),
+    ),
+    ("Japanese", "ja", "Kana", ("日本語", "日语", "日文")),
+    ("Korean", "ko", "Hangul", ("한국어", "조선어", "韩语", "韓國語")),
+    ("Russian", "ru", "Cyrillic", ("русский", "русский язык", "俄语")),
+    ("German", "de", "Latin", ("deutsch", "德语", "allemand")),
+    ("French", "fr", "Latin", ("français", "francais", "法语")),
+    ("Spanish", "es", "Latin", ("español", "espanol", "castellano", "西班牙语")),
+    ("Italian", "it", "Latin", ("italiano", "意大利语")),
+    ("Portuguese", "pt", "Latin", ("português", "portugues", "brazilian portuguese", "葡萄牙语")),
+    ("Arabic", "ar", "Arabic", ("العربية", "阿拉伯语")),
+    ("Vietnamese", "vi", "Latin", ("tiếng việt", "tieng viet", "越南语")),
+    ("Dutch", "nl", "Latin", ("nederlands",)),
+    ("Polish", "pl", "Latin", ("polski",)),
+    ("Turkish", "tr", "Latin", ("türkçe", "turkce")),
+    ("Indonesian", "id", "Latin", ("bahasa indonesia",)),
+    ("Ukrainian", "uk", "Cyrillic", ("українська",)),
+    ("Persian", "fa", "Arabic", ("farsi", "فارسی")),
+    ("Hebrew", "he", "Hebrew", ("עברית",)),
+    ("Hindi", "hi", "Devanagari", ("हिन्दी", "हिंदी")),
+    ("Thai", "th", "Thai", ("ไทย", "ภาษาไทย")),
+)
+
+LANGUAGES: tuple[Language, ...] = tuple(Language(name, code, script) for name, code, script, _ in _TABLE)
+
+_BY_CODE: dict[str, Language] = {lang.code: lang for lang in LANGUAGES}
+_BY_SCRIPT: dict[str, tuple[str, ...]] = {
+    script: tuple(lang.code for lang in LANGUAGES if lang.script == script)
+    for script in dict.fromkeys(lang.script for lang in LANGUAGES)
+}
+_BY_NAME: dict[str, Language] = {
+    alias: lang
+    for lang, (_, _, _, aliases) in zip(LANGUAGES, _TABLE, strict=True)
+    for alias in (lang.name.casefold(), *aliases)
+}
+
+#: Letters of each script we count. Greek is left out on purpose: in summaries Greek letters are math symbols.
+_SCRIPTS: Mapping[str, re.Pattern[str]] = {
+    "Latin": re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]+"),
+    "Han": re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+"),
+    # No U+30FB/U+30FC (middle dot, long-vowel mark): Chinese text borrows them.
+    "Kana": re.compile(r"[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fd-\u30ff\u31f0-\u31ff\uff66-\uff9d]+"),
+    "Hangul": re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3131-\u318e]+"),
+    "Cyrillic": re.compile(r"[\u0400-\u0481\u048a-\u04ff]+"),
+    "Arabic": re.compile(
+        r"[\u0620-\u064a\u066e-\u06d3\u06fa-\u06ff\u0750-\u077f\ufb50-\ufdfb\ufe70-\ufefc]+"
+    ),
+    "Hebrew": re.compile(r"[\u05d0-\u05ea\u05f0-\u05f2]+"),
+    "Devanagari": re.compile(r"[\u0900-\u0963\u0971-\u097f]+"),
+    "Thai": re.compile(r"[\u0e01-\u0e3a\u0e40-\u0e4e]+"),
+}
+#: Latin letters one character of the script is worth (a Han character is roughly a short word).
+_WEIGHT: Mapping[str, int] = {"Han": 3, "Kana": 2, "Hangul": 2}
+#: Scripts a language is written in besides its own: Japanese mixes kana with kanji.
+_ALSO: Mapping[str, tuple[str, ...]] = {"Kana": ("Han",)}
+
+_NOISE = re.compile(
+    r"\$\$.*?\$\$"  # display math
+    r"|\$[^$\n]+?\$"  # inline math
+    r"|\\\(.*?\\\)|\\\[.*?\\\]"  # \( \) and \[ \] math
+    r"|\\begin\{([A-Za-z]+\*?)\}.*?\\end\{\1\}"  # LaTeX environments
+    r"|\\[A-Za-z]+\*?|\\[^A-Za-z\s]"  # LaTeX commands and escapes
+    r"|(?<![A-Za-z0-9+.-])(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)"  # URLs, ASCII only: Chinese has no spaces
+    r"[A-Za-z0-9._~:/?#@!$&'*+,;=%-]*[A-Za-z0-9/#=~_-]"
+    r"|```.*?```|`[^`\n]*`"  # code
+    r"|\d+(?:[.,]\d+)*",  # numbers
+    re.DOTALL,
+)
+
+_MIN_UNITS = 10  # weighted letters below which no script decision is made
+_OWN_MIN = 0.2  # a non-Latin target needs this share: Latin is tolerated, technical terms are Latin
+_FOREIGN_MAX = 0.3  # a Latin target tolerates less than this share of other scripts (glosses)
+_DETECT_SHARE = 0.25  # `detect` splits the difference between the two
+_KANA_MIN = 3  # kana characters, and their share of kana + kanji, that make a text Japanese
+_KANA_SHARE = 0.1
+_KANJI_ONLY = 10  # kanji with no kana at all: Chinese, not Japanese
+_LANGID_MIN = 40  # letters of one script before the classifier is trusted
+_LANGID_CONFIDENCE = 0.9
+
+
+def _key(value: str) -> str:
+    """Normalised spelling of a language name or code: case, width, separators and brackets ignored."""
+    text = unicodedata.normalize("NFKC", value).casefold().replace("_", "-")
+    return " ".join(re.sub(r"[()\[\],]", " ", text).split())
+
+
+def resolve(value: str) -> Language:
+    """The language a user named, by name (any case, native names too) or ISO 639-1 code with region."""
+    key = _key(value)
+    found = _BY_NAME.get(key) or _BY_CODE.get(key)
+    if found is None and "-" in key:
+        primary = key.split("-", 1)[0]
+        found = _BY_CODE.get(primary) or _BY_NAME.get(primary)
+    if found is None:
+        raise UsageError(f"unknown language {value!r} (use a name such as English or an ISO 639-1 code)")
+    return found
+
+
+def from_environment(value: str | None) -> Language | None:
+    """The language an environment variable names, leniently: `LANGUAGE` may be a POSIX list.
+
+    `en_US:en`, `zh_CN.UTF-8` and upstream's `Chinese` all work; `C`, `POSIX`, empty or unknown
+    values give None so that the caller can fall back to its own default.
+    """
+    for part in (value or "").split(":"):
+        locale = re.split(r"[.@]", part.strip(), maxsplit=1)[0]
+        if not locale or locale.upper() in {"C", "POSIX"}:
+            continue
+        try:
+            return resolve(locale)
+        except UsageError:
+            continue
+    return None
+
+
+def strip_noise(text: str) -> str:
+    """The text without the parts that are not prose (math, LaTeX, URLs, code, numbers)."""
+    return " ".join(_NOISE.sub(" ", text).split())
+
+
+def _letters(clean: str) -> dict[str, int]:
+    """Letters of each script present in an already stripped text."""
+    counts = {"Latin": sum(map(len, _SCRIPTS["Latin"].findall(clean)))}
+    if not clean.isascii():
+        for script, pattern in _SCRIPTS.items():
+            if script != "Latin" and (n := sum(map(len, pattern.findall(clean)))):
+                counts[script] = n
+    return counts
+
+
+def _units(letters: Mapping[str, int]) -> dict[str, int]:
+    return {script: n * _WEIGHT.get(script, 1) for script, n in letters.items()}
+
+
+def _writing(script: str) -> tuple[str, ...]:
+    return (script, *_ALSO.get(script, ()))
+
+
+def _japanese(letters: Mapping[str, int]) -> bool | None:
+    """True when kana mark CJK text as Japanese, False when long kanji text has none, else None."""
+    kana, han = letters.get("Kana", 0), letters.get("Han", 0)
+    if kana >= _KANA_MIN and kana >= _KANA_SHARE * (kana + han):
+        return True
+    if kana == 0 and han >= _KANJI_ONLY:
+        return False
+    return None
+
+
+class _Classifier(NamedTuple):
+    identifier: Any  # py3langid.langid.LanguageIdentifier (untyped)
+    codes: frozenset[str]
+
+
+@cache
+def _classifier() -> _Classifier:
+    """py3langid restricted to the languages we know; loaded on first use only (it takes ~0.5 s)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    codes = frozenset(lang.code for lang in LANGUAGES) & frozenset(identifier.labels)
+    identifier.set_languages(sorted(codes))
+    return _Classifier(identifier, codes)
+
+
+def _same_script(clean: str, letters: Mapping[str, int], script: str) -> str | None:
+    """The language among those written in `script` that the text reads as, when that can be trusted.
+
+    The classifier's probability is over every known language, a little stricter than over the
+    script's alone, and `classify` costs a third less than ranking them all.
+    """
+    codes = _BY_SCRIPT.get(script, ())
+    if len(codes) <= 1:
+        return codes[0] if codes else None
+    if letters.get(script, 0) < _LANGID_MIN:
+        return None
+    classifier = _classifier()
+    if not classifier.codes.issuperset(codes):
+        return None
+    code, probability = classifier.identifier.classify(clean)
+    return str(code) if code in codes and probability >= _LANGID_CONFIDENCE else None
+
+
+def detect(text: str) -> str | None:
+    """ISO 639-1 code of the language the text reads as; None when there is too little to tell."""
+    clean = strip_noise(text)
+    letters = _letters(clean)
+    units = _units(letters)
+    total = sum(units.values())
+    if total < _MIN_UNITS:
+        return None
+    others = {script: n for script, n in units.items() if script not in ("Latin", "Kana")}
+    if "Kana" in units:  # kana and kanji are one writing system here; `_japanese` tells them apart
+        others["Han"] = others.get("Han", 0) + units["Kana"]
+    script = max(others, key=others.__getitem__) if others else "Latin"
+    if script != "Latin" and others[script] < _DETECT_SHARE * total:
+        script = "Latin"
+    if script == "Han" and _japanese(letters):
+        script = "Kana"
+    return _same_script(clean, letters, script)
+
+
+def matches(text: str, language: Language) -> bool:
+    """True unless the text clearly reads as another language than `language`.
+
+    Short, mixed or ambiguous text matches: flagging a good summary costs a needless rewrite, while a
+    missed one is still visible to the reader.
+    """
+    clean = strip_noise(text)
+    letters = _letters(clean)
+    units = _units(letters)
+    total = sum(units.values())
+    if total < _MIN_UNITS:
+        return True
+    own = sum(units.get(script, 0) for script in _writing(language.script)) / total
+    if (own <= 1 - _FOREIGN_MAX) if language.script == "Latin" else (own < _OWN_MIN):
+        return False
+    japanese = _japanese(letters)
+    if (language.script == "Han" and japanese is True) or (language.script == "Kana" and japanese is False):
+        return False
+    if language.code not in _BY_SCRIPT.get(language.script, ()):
+        return True  # not one of ours: the classifier cannot tell it from its neighbours
+    found = _same_script(clean, letters, language.script)
+    return found is None or found == language.code

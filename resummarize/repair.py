@@ -1,0 +1,311 @@
+"""Orchestration: scan -> plan -> concurrent summarize -> apply -> atomic write -> report.
+
+Every validated answer goes to the journal the moment it arrives; files are written only at the end,
+atomically, and only when they changed. The first live request goes alone (it proves the key and
+settles the structured-output mode), then the pool fans out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import openai
+from pydantic import BaseModel
+
+from resummarize.detect import EntryVerdict, Placeholders
+from resummarize.digest import iter_digest_paths, load
+from resummarize.errors import ProviderError, SummaryError, UsageError
+from resummarize.journal import AnswerKey, Journal
+from resummarize.language import Language
+from resummarize.model import Digest, Entry
+from resummarize.prompts import PromptSet
+from resummarize.report import EntryResult, RepairReport
+from resummarize.scan import Settings, plan_digest
+from resummarize.summarize import Negotiator, Outcome, Summarizer, SummaryRequest
+from resummarize.throttle import Throttle
+from resummarize.writer import backup, write_atomic
+
+Strategy = Literal["regenerate", "translate"]
+#: A run whose first few papers all fail the same way is misconfigured: stop instead of burning on.
+BREAKER = 3
+#: Rough completion size of a five-field answer, for the dry-run estimate.
+COMPLETION_ESTIMATE = 300
+
+
+class RepairOptions(BaseModel):
+    settings: Settings = Settings()
+    model: str = "gpt-4o-mini"
+    strategy: Strategy = "regenerate"
+    concurrency: int = 8
+    rpm: int | None = None
+    timeout: float = 60.0
+    reasks: int = 2
+    attempts: int = 6
+    dry_run: bool = False
+    out: Path | None = None
+    backup: bool = False
+    restore_missing: bool = False
+
+
+@dataclass
+class Job:
+    """One paper to ask about; `apply` names the file keys its answer will replace."""
+
+    digest: Digest
+    index: int | None  # None: a missing paper to insert
+    entry: Entry
+    request: SummaryRequest
+    key: AnswerKey
+    apply: tuple[str, ...]
+    after: tuple[str, ...] = ()  # raw-crawl ids before a missing paper: it goes after the last present
+    outcome: Outcome | None = None
+
+
+@dataclass
+class Run:
+    digests: list[Digest]
+    jobs: list[Job]
+    report: RepairReport = field(default_factory=RepairReport)
+
+
+def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -> Run:
+    """Load every input and plan the work; any bad input raises before a request is made."""
+    files = list(iter_digest_paths(paths))
+    if options.out is not None and len(files) != 1:
+        raise UsageError("--out takes a single input file")
+    placeholders = options.settings.placeholders()
+    digests, jobs = [], []
+    for path in files:
+        digest = load(path)
+        digests.append(digest)
+        jobs += _jobs_for(digest, options, prompts, placeholders)
+    run = Run(digests=digests, jobs=jobs)
+    run.report.totals.needs_repair = len(jobs)
+    return run
+
+
+def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks: Placeholders) -> list[Job]:
+    plan = plan_digest(digest, options.settings, marks)
+    language = options.settings.language_for(digest)
+    jobs = []
+    for index, verdict in sorted(plan.repairable(options.settings.include_refused).items()):
+        entry = digest.entries[index]
+        strategy = _strategy(verdict, options.strategy)
+        keys = tuple(entry.fields) if verdict.whole_entry or verdict.refused else tuple(verdict.fields)
+        existing = dict(entry.fields) if strategy == "translate" else None
+        jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts))
+    if options.restore_missing and plan.missing:
+        keys = tuple(digest.entries[0].fields) if digest.entries else ("tldr", "motivation", "method",
+                                                                       "result", "conclusion")
+        for entry in plan.missing:
+            entry = entry.model_copy(update={"fields": dict.fromkeys(keys, "")})
+            job = _job(digest, None, entry, language, "regenerate", None, keys, options, prompts)
+            job.after = tuple(plan.raw_order[: plan.raw_order.index(entry.id)])
+            jobs.append(job)
+    return jobs
+
+
+def _strategy(verdict: EntryVerdict, wanted: Strategy) -> Strategy:
+    """Translation only makes sense when the entry holds real content in another language."""
+    if wanted == "translate" and verdict.fields and set(verdict.fields.values()) == {"wrong_language"}:
+        return "translate"
+    return "regenerate"
+
+
+def _job(
+    digest: Digest, index: int | None, entry: Entry, language: Language, strategy: Strategy,
+    existing: dict[str, str] | None, keys: tuple[str, ...], options: RepairOptions, prompts: PromptSet,
+) -> Job:
+    request = SummaryRequest(
+        paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language,
+        keys=tuple(entry.fields) or keys, strategy=strategy, existing=existing,
+    )
+    key = AnswerKey(
+        paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language.name,
+        model=options.model, prompt_version=prompts.version, strategy=strategy,
+    )
+    return Job(digest=digest, index=index, entry=entry, request=request, key=key, apply=keys)
+
+
+def estimate_prompt_tokens(run: Run, prompts: PromptSet) -> int:
+    """About four characters a token: good enough to tell a user what a run will cost."""
+    chars = 0
+    for job in run.jobs:
+        r = job.request
+        messages = prompts.render(r.strategy, paper_id=r.paper_id, title=r.title, abstract=r.abstract,
+                                  language=r.language, existing=r.existing, schema_hint=None, keys=r.keys)
+        chars += sum(len(str(m["content"])) for m in messages)
+    return chars // 4
+
+
+class Engine:
+    """Runs the jobs of a Run against one endpoint, journaling every validated answer."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        journal: Journal,
+        prompts: PromptSet,
+        options: RepairOptions,
+        *,
+        on_result: Callable[[EntryResult], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.options = options
+        self.on_result = on_result
+        self.throttle = Throttle(options.concurrency, options.rpm)
+        self.summarizer = Summarizer(
+            client, model=options.model, prompts=prompts, placeholders=options.settings.placeholders(),
+            throttle=self.throttle, negotiator=Negotiator(), reasks=options.reasks,
+            attempts=options.attempts, timeout=options.timeout,
+        )
+        self._failures: list[str] = []
+        self._successes = 0
+
+    async def run(self, run: Run) -> None:
+        live = deque(job for job in run.jobs if not self._from_journal(job, run.report))
+        if not live:
+            return
+        await self._one(live.popleft(), run.report)  # alone: proves the key, settles the mode
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self.options.concurrency, len(live))):
+                group.create_task(self._worker(live, run.report))
+
+    def _from_journal(self, job: Job, report: RepairReport) -> bool:
+        fields = self.journal.get(job.key)
+        if fields is None or set(fields) != set(job.request.keys):
+            return False
+        job.outcome = Outcome(fields=fields, attempts=0, requests=0, prompt_tokens=0, completion_tokens=0)
+        report.cached += 1
+        self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="repaired", attempts=0))
+        return True
+
+    async def _worker(self, queue: deque[Job], report: RepairReport) -> None:
+        while queue:
+            await self._one(queue.popleft(), report)
+
+    async def _one(self, job: Job, report: RepairReport) -> None:
+        try:
+            outcome = await self.summarizer.summarize(job.request)
+        except SummaryError as exc:
+            report.totals.requests += exc.requests
+            report.totals.prompt_tokens += exc.prompt_tokens
+            report.totals.completion_tokens += exc.completion_tokens
+            self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="failed",
+                                                attempts=exc.attempts, error=exc.reason))
+            self._trip(exc, report)
+            return
+        except ProviderError as exc:
+            exc.requests = report.totals.requests + exc.requests
+            raise
+        self.journal.put(job.key, outcome.fields)
+        job.outcome = outcome
+        self._successes += 1
+        report.totals.requests += outcome.requests
+        report.totals.prompt_tokens += outcome.prompt_tokens
+        report.totals.completion_tokens += outcome.completion_tokens
+        self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="repaired",
+                                            attempts=outcome.attempts))
+
+    def _trip(self, exc: SummaryError, report: RepairReport) -> None:
+        if self._successes:
+            return
+        self._failures.append(exc.reason)
+        if len(self._failures) >= BREAKER and len(set(self._failures)) == 1:
+            raise ProviderError(
+                f"the first {BREAKER} papers all failed the same way ({exc.reason}); stopping the run",
+                requests=report.totals.requests,
+            ) from exc
+
+    def _emit(self, report: RepairReport, job: Job, result: EntryResult) -> None:
+        report.record(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+
+def _path(job: Job) -> str:
+    return str(job.digest.path)
+
+
+def apply(run: Run) -> list[Digest]:
+    """Write every validated answer into its digest; returns the digests that changed."""
+    changed: dict[int, Digest] = {}
+    for job in run.jobs:
+        if job.outcome is None or job.index is None:
+            continue
+        job.digest.set_fields(job.index, {k: job.outcome.fields[k] for k in job.apply})
+        changed[id(job.digest)] = job.digest
+    for digest in run.digests:
+        inserts = [j for j in run.jobs if j.digest is digest and j.index is None and j.outcome is not None]
+        if inserts:
+            _insert_missing(digest, inserts)
+            changed[id(digest)] = digest
+    return [d for d in run.digests if id(d) in changed]
+
+
+def _insert_missing(digest: Digest, jobs: list[Job]) -> None:
+    """Insert restored papers after the paper that precedes them in the raw crawl."""
+    for job in jobs:
+        assert job.outcome is not None
+        entry = job.entry.model_copy(update={"fields": dict(job.outcome.fields)})
+        digest.insert(_position(digest, job.after), entry)
+
+
+def _position(digest: Digest, after: Sequence[str]) -> int:
+    positions = {e.id: i for i, e in enumerate(digest.entries)}
+    for paper_id in reversed(after):
+        if paper_id in positions:
+            return positions[paper_id] + 1
+    return len(digest.entries)
+
+
+def write(digests: Sequence[Digest], options: RepairOptions, report: RepairReport) -> None:
+    for digest in digests:
+        assert digest.path is not None
+        target = options.out or digest.path
+        if options.backup and target == digest.path:
+            backup(digest.path)
+        write_atomic(target, digest.to_bytes())
+        report.written.append(str(target))
+
+
+async def repair(
+    paths: Sequence[Path],
+    options: RepairOptions,
+    *,
+    client: openai.AsyncOpenAI | None,
+    journal: Journal,
+    prompts: PromptSet,
+    on_result: Callable[[EntryResult], None] | None = None,
+    on_plan: Callable[[Run], None] | None = None,
+) -> RepairReport:
+    """The whole job. Validated answers are written even when a fatal provider error ends the run."""
+    started = time.monotonic()
+    run = prepare(paths, options, prompts)
+    if on_plan is not None:
+        on_plan(run)
+    if options.dry_run:
+        run.report.cached = sum(1 for job in run.jobs if journal.get(job.key) is not None)
+        run.report.estimated_prompt_tokens = estimate_prompt_tokens(run, prompts)
+        return run.report
+    if client is None:
+        raise UsageError("no client: an API key or --replay is needed")
+    engine = Engine(client, journal, prompts, options, on_result=on_result)
+    try:
+        await engine.run(run)
+    except* ProviderError as group:  # includes a replay miss
+        _finish(run, options, started)
+        raise group.exceptions[0] from None
+    _finish(run, options, started)
+    return run.report
+
+
+def _finish(run: Run, options: RepairOptions, started: float) -> None:
+    write(apply(run), options, run.report)
+    run.report.wall_time = time.monotonic() - started

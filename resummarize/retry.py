@@ -1,0 +1,104 @@
+"""The one retry policy: which provider errors are worth another try, and how long to wait.
+
+The SDK's own retries are switched off (`max_retries=0`) so that attempts do not multiply, and every
+wait honours `retry-after-ms` / `Retry-After` so that a 429 pauses the whole pool, not one worker.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from enum import StrEnum
+
+import openai
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from resummarize.cassette import is_replay_miss
+
+#: Waits longer than this are not worth holding a run for; the entry is reported as failed instead.
+MAX_RETRY_AFTER = 600.0
+
+
+class Kind(StrEnum):
+    TRANSIENT = "transient"
+    FATAL = "fatal"
+    MODE_REJECTED = "mode_rejected"
+
+
+def _error_code(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return f"{err.get('code') or ''} {err.get('type') or ''} {err.get('param') or ''}".lower()
+    return ""
+
+
+def classify(exc: BaseException) -> Kind | None:
+    """Transient errors are retried; fatal ones stop the run; None means 'not a provider error'."""
+    if isinstance(exc, openai.APIConnectionError):  # includes timeouts and resets
+        return Kind.FATAL if is_replay_miss(exc) else Kind.TRANSIENT
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    status, code = exc.status_code, _error_code(exc)
+    if status == 429:
+        return Kind.FATAL if "insufficient_quota" in code else Kind.TRANSIENT
+    if status in (408, 409) or status >= 500:
+        return Kind.TRANSIENT
+    if status in (400, 422) and ("response_format" in code or "tool" in code):
+        return Kind.MODE_REJECTED
+    return Kind.FATAL
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the provider asked us to wait, from `retry-after-ms` or `Retry-After`."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
+
+
+def policy(
+    *,
+    attempts: int = 6,
+    base: float = 0.5,
+    cap: float = 30.0,
+    on_retry_after: Callable[[float], None] | None = None,
+    sleep: Callable[[float], object] | None = None,
+) -> AsyncRetrying:
+    """Exponential backoff with jitter for transient errors; Retry-After wins when the provider sends it.
+
+    `on_retry_after` lets the caller turn one worker's 429 into a pause for every worker.
+    """
+    backoff = wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after(exc) if exc is not None else None
+        if asked is not None:
+            asked = min(asked, MAX_RETRY_AFTER)
+            if on_retry_after is not None:
+                on_retry_after(asked)
+            return asked
+        return float(backoff(state))
+
+    extra = {"sleep": sleep} if sleep is not None else {}
+    return AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait,
+        retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
+        reraise=True,
+        **extra,  # type: ignore[arg-type]
+    )

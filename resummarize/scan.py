@@ -1,0 +1,137 @@
+"""Read-only survey of digests: which entries need repair and why, per the `scan --json` contract.
+
+Files are read one at a time and dropped, so memory does not grow with the size of a `data/` folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids
+from resummarize.digest import iter_digest_paths, load, raw_sibling, read_raw
+from resummarize.language import Language, from_environment, resolve
+from resummarize.model import Digest, Entry
+
+
+class NeedsRepair(BaseModel):
+    id: str
+    fields: dict[str, str]
+
+
+class FileScan(BaseModel):
+    path: str
+    format: str
+    entries: int
+    needs_repair: list[NeedsRepair]
+    refused: list[str]
+    missing: list[str]
+
+
+class Totals(BaseModel):
+    entries: int = 0
+    needs_repair: int = 0
+    refused: int = 0
+    missing: int = 0
+
+
+class ScanReport(BaseModel):
+    files: list[FileScan]
+    totals: Totals
+
+
+class Settings(BaseModel):
+    """How to judge a digest: which language it should be in and what else counts as broken."""
+
+    language: str | None = None
+    environment_language: str | None = None
+    extra_placeholders: list[str] = []
+    include_refused: bool = False
+
+    def placeholders(self) -> Placeholders:
+        return Placeholders(self.extra_placeholders)
+
+    def language_for(self, digest: Digest) -> Language:
+        """The flag wins, then the language the file name declares, then `LANGUAGE`, then English."""
+        if self.language:
+            return resolve(self.language)
+        if digest.language_hint:
+            return resolve(digest.language_hint)
+        return from_environment(self.environment_language) or resolve("English")
+
+
+class Plan(BaseModel):
+    """What one digest needs: verdicts by entry index, and raw-file papers it lacks."""
+
+    verdicts: dict[int, EntryVerdict]
+    missing: list[Entry]
+    raw_order: list[str] = []
+
+    def repairable(self, include_refused: bool) -> dict[int, EntryVerdict]:
+        return {i: v for i, v in self.verdicts.items() if v.needs_repair or (include_refused and v.refused)}
+
+
+def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders | None = None) -> Plan:
+    language = settings.language_for(digest)
+    marks = placeholders or settings.placeholders()
+    verdicts: dict[int, EntryVerdict] = {}
+    for index, entry in enumerate(digest.entries):
+        verdict = check_entry(entry, language, marks)
+        if verdict.needs_repair or verdict.refused:
+            verdicts[index] = verdict
+    missing, order = missing_papers(digest)
+    return Plan(verdicts=verdicts, missing=missing, raw_order=order)
+
+
+def missing_papers(digest: Digest) -> tuple[list[Entry], list[str]]:
+    """Papers of the raw crawl beside an enhanced JSONL file that the enhanced file lacks,
+    and the raw file's order of ids (new papers are inserted in that order)."""
+    sibling = raw_sibling(digest.path) if digest.path is not None and digest.format == "jsonl" else None
+    if sibling is None:
+        return [], []
+    raw = read_raw(sibling)
+    wanted = set(missing_ids(digest.entries, raw))
+    return [entry for entry in raw if entry.id in wanted], [entry.id for entry in raw]
+
+
+def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
+    needs = []
+    for index, verdict in sorted(plan.verdicts.items()):
+        fields = dict(verdict.fields)
+        if settings.include_refused and verdict.refused and not fields:
+            fields = {key: "refused" for key in digest.entries[index].fields}
+        if fields:
+            needs.append(NeedsRepair(id=digest.entries[index].id, fields=fields))
+    return FileScan(
+        path=str(digest.path),
+        format=digest.format,
+        entries=len(digest.entries),
+        needs_repair=needs,
+        refused=[digest.entries[i].id for i, v in sorted(plan.verdicts.items()) if v.refused],
+        missing=[entry.id for entry in plan.missing],
+    )
+
+
+def scan_file(path: Path, settings: Settings, placeholders: Placeholders | None = None) -> tuple[Digest, FileScan]:
+    digest = load(path)
+    plan = plan_digest(digest, settings, placeholders)
+    return digest, summarize_plan(digest, plan, settings)
+
+
+def scan_paths(paths: Iterable[Path], settings: Settings) -> Iterator[tuple[Digest, FileScan]]:
+    """Scan each digest under `paths` in turn (folders are walked)."""
+    placeholders = settings.placeholders()
+    for path in iter_digest_paths(paths):
+        yield scan_file(path, settings, placeholders)
+
+
+def totals(files: Iterable[FileScan]) -> Totals:
+    total = Totals()
+    for scan in files:
+        total.entries += scan.entries
+        total.needs_repair += len(scan.needs_repair)
+        total.refused += len(scan.refused)
+        total.missing += len(scan.missing)
+    return total
