@@ -1,0 +1,349 @@
+"""What the fake provider answers, and how it misbehaves: pure functions plus the thread-safe FaultPlan.
+
+Kept apart from the HTTP server (`resummarize.fake`) so the same logic answers chat requests and batch
+lines alike.
+"""
+
+# ruff: noqa: RUF001 -- the canned answers are meant to hold full-width CJK punctuation and Cyrillic.
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from resummarize.errors import UsageError
+from resummarize.model import FIELDS, canonical
+
+
+class Fault(StrEnum):
+    """One way a provider misbehaves; a `FaultPlan` decides which request meets which."""
+
+    HTTP_500 = "http_500"
+    HTTP_503 = "http_503"
+    HTTP_429 = "http_429"
+    TIMEOUT = "timeout"
+    RESET = "reset"
+    BAD_BODY = "bad_body"
+    MALFORMED_JSON = "malformed_json"
+    LATEX_BACKSLASHES = "latex_backslashes"
+    FENCED = "fenced"
+    WRONG_LANGUAGE = "wrong_language"
+    PLACEHOLDER = "placeholder"
+    EMPTY = "empty"
+    LENGTH = "length"
+    REFUSAL = "refusal"
+    HTML = "html"
+    BAD_KEY = "bad_key"
+
+
+#: Faults a client should survive by asking again: the default kinds of `FaultPlan.random`.
+RECOVERABLE: tuple[Fault, ...] = tuple(f for f in Fault if f not in {Fault.TIMEOUT, Fault.BAD_KEY})
+_SERVER_ERROR = (500, "The server had an error while processing your request.", "server_error", None)
+#: Faults answered with an HTTP error; connection-level ones (timeout, reset, bad_body) are a 500 in a batch.
+ERRORS: dict[Fault, tuple[int, str, str, str | None]] = {
+    Fault.HTTP_500: _SERVER_ERROR,
+    Fault.HTTP_503: (503, "The engine is currently overloaded, try again later.", "server_error", None),
+    Fault.HTTP_429: (429, "Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
+    Fault.BAD_KEY: (401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key"),
+    Fault.TIMEOUT: _SERVER_ERROR,
+    Fault.RESET: _SERVER_ERROR,
+    Fault.BAD_BODY: _SERVER_ERROR,
+}
+
+
+def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    """An error in OpenAI's wire format."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class FaultPlan:
+    """Decides, thread-safely, which fault (if any) each request meets.
+
+    A plan sees the global arrival number and the paper's own attempt number, so per-paper and random
+    plans give every paper the same story whatever order concurrent requests arrive in.
+    """
+
+    def __init__(self, decide: Callable[[str, int, int], Fault | None]) -> None:
+        self._decide = decide
+        self._lock = threading.Lock()
+        self._arrivals = 0
+        self._attempts: dict[str, int] = {}
+
+    @classmethod
+    def sequence(cls, faults: Iterable[Fault | str | None]) -> FaultPlan:
+        """The n-th request meets the n-th fault (`None`: healthy); every later request is healthy."""
+        plan = [None if f is None else Fault(f) for f in faults]
+        return cls(lambda _paper, n, _attempt: plan[n] if n < len(plan) else None)
+
+    @classmethod
+    def per_paper(cls, faults: Mapping[str, Iterable[Fault | str | None]]) -> FaultPlan:
+        """A paper's k-th request meets its k-th fault; later requests and other papers are healthy."""
+        plans = {paper: [None if f is None else Fault(f) for f in kinds] for paper, kinds in faults.items()}
+
+        def decide(paper: str, _n: int, attempt: int) -> Fault | None:
+            mine = plans.get(paper, [])
+            return mine[attempt] if attempt < len(mine) else None
+
+        return cls(decide)
+
+    @classmethod
+    def random(cls, *, rate: float, kinds: Iterable[Fault | str] = RECOVERABLE, seed: int = 0) -> FaultPlan:
+        """Each (paper, attempt) meets a fault with probability `rate`, drawn from a hash of the seed."""
+        choices = [Fault(k) for k in kinds]
+        if not choices or not 0.0 <= rate <= 1.0:
+            raise UsageError("FaultPlan.random needs 0 <= rate <= 1 and at least one kind")
+
+        def decide(paper: str, _n: int, attempt: int) -> Fault | None:
+            digest = hashlib.sha256(f"{seed}\0{paper}\0{attempt}".encode()).digest()
+            if int.from_bytes(digest[:8], "big") / 2**64 >= rate:
+                return None
+            return choices[int.from_bytes(digest[8:16], "big") % len(choices)]
+
+        return cls(decide)
+
+    @classmethod
+    def always(cls, fault: Fault | str) -> FaultPlan:
+        """Every request meets `fault` (a wrong key, a dead provider)."""
+        kind = Fault(fault)
+        return cls(lambda _paper, _n, _attempt: kind)
+
+    def next(self, paper_id: str | None) -> Fault | None:
+        """The fault for the next request about `paper_id` (requests without an id share one counter)."""
+        key = paper_id or ""
+        with self._lock:
+            arrival, self._arrivals = self._arrivals, self._arrivals + 1
+            attempt = self._attempts.get(key, 0)
+            self._attempts[key] = attempt + 1
+        return self._decide(key, arrival, attempt)
+
+
+# --- what to answer -------------------------------------------------------------------------------
+
+_ENGLISH = {
+    "tldr": "{subject} introduces a simple method that improves accuracy while reducing compute.",
+    "motivation": "Existing approaches to this problem are expensive to train and fail to generalise.",
+    "method": "The authors design a lightweight model and train it with a new objective on public data.",
+    "result": "Experiments on several benchmarks show consistent gains over strong baselines.",
+    "conclusion": "The approach is simple, effective and practical, and the code is released.",
+}
+_CHINESE = {
+    "tldr": "该论文提出了一种新方法，在降低计算成本的同时提升了准确率。",
+    "motivation": "现有方法的训练代价很高，而且在新场景中的泛化能力不足。",
+    "method": "作者设计了一个轻量级模型，并使用新的训练目标在公开数据集上进行训练。",
+    "result": "在多个基准上的实验表明，该方法稳定优于强基线模型。",
+    "conclusion": "该方法简单有效，具有实际应用价值，代码已经公开。",
+}
+_OTHER = {
+    "German": "Diese Arbeit stellt eine neue Methode vor, die genauer ist und Kosten senkt.",
+    "French": "Cet article présente une nouvelle méthode, plus précise et moins coûteuse.",
+    "Japanese": "本論文は、計算コストを抑えながら精度を向上させる新しい手法を提案する。",
+    "Spanish": "Este artículo presenta un método nuevo que mejora la precisión y reduce el coste.",
+    "Russian": "В этой работе предложен новый метод, который повышает точность и снижает затраты.",
+    "Korean": "이 논문은 계산 비용을 줄이면서 정확도를 높이는 새로운 방법을 제안한다.",
+}
+_CODES = {
+    "en": "English",
+    "zh": "Chinese",
+    "de": "German",
+    "fr": "French",
+    "ja": "Japanese",
+    "es": "Spanish",
+    "ru": "Russian",
+    "ko": "Korean",
+}
+_LATEX = r" We tune $\beta$ and $\tau$ with a $\frac{1}{2}$ schedule."
+_ID_RE = re.compile(r"^\s*arXiv ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+_LANGUAGE_RE = re.compile(r"^\s*Target language:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_TITLE_RE = re.compile(r"^\s*Title:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def language_name(raw: str | None) -> str:
+    """`zh`, `zh-CN`, `simplified chinese` -> `Chinese`; no language at all means English."""
+    name = (raw or "English").strip()
+    code = re.split(r"[-_]", name.lower())[0]
+    if code in _CODES:
+        return _CODES[code]
+    return next((known for known in _CODES.values() if known.lower() in name.lower()), name.title())
+
+
+def default_fields(paper_id: str | None, title: str, language: str, names: Iterable[str]) -> dict[str, str]:
+    """Deterministic, plausible answers in `language` (English for languages without a sentence)."""
+    pid = paper_id or "unknown"
+    if language in _OTHER:
+        return {name: _OTHER[language].format(id=pid) for name in names}
+    table = _CHINESE if language == "Chinese" else _ENGLISH
+    subject = f'The paper "{title}"' if title else "This paper"
+    return {name: table.get(canonical(name), table["tldr"]).format(id=pid, subject=subject) for name in names}
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one chat request asks for, read from its body by our prompt conventions."""
+
+    paper_id: str | None
+    language: str
+    title: str
+    mode: str  # json_schema | json_object | tools | text
+    names: tuple[str, ...]
+    tool: str
+    prompt_chars: int
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(message: Any) -> str:
+    content = _dict(message).get("content")
+    if isinstance(content, list):
+        return "\n".join(str(_dict(part).get("text", "")) for part in content)
+    return content if isinstance(content, str) else ""
+
+
+def _properties(schema: Any) -> tuple[str, ...]:
+    return tuple(_dict(_dict(schema).get("properties"))) or FIELDS
+
+
+def _structure(body: Mapping[str, Any]) -> tuple[str, tuple[str, ...], str]:
+    """The structured-output mode a request uses, the field names it wants and the tool to call."""
+    fmt = _dict(body.get("response_format"))
+    if fmt.get("type") == "json_schema":
+        return "json_schema", _properties(_dict(fmt.get("json_schema")).get("schema")), ""
+    if fmt.get("type") == "json_object":
+        return "json_object", FIELDS, ""
+    tools = [_dict(_dict(t).get("function")) for t in body.get("tools") or []]
+    if tools and body.get("tool_choice") != "none":
+        wanted = _dict(_dict(body.get("tool_choice")).get("function")).get("name")
+        chosen = next((t for t in tools if t.get("name") == wanted), tools[0])
+        return "tools", _properties(chosen.get("parameters")), str(chosen.get("name", "summary"))
+    return "text", FIELDS, ""
+
+
+def read_ask(body: Mapping[str, Any]) -> Ask:
+    """Read the paper id, language and wanted fields (`arXiv ID:`/`Target language:` lines)."""
+    messages = body.get("messages")
+    messages = messages if isinstance(messages, list) else []
+    texts = [_text(m) for m in messages]
+    user = "\n".join(t for m, t in zip(messages, texts, strict=True) if _dict(m).get("role") == "user")
+    everything = "\n".join(texts)
+
+    def find(pattern: re.Pattern[str]) -> str | None:
+        match = pattern.search(user) or pattern.search(everything)
+        return match.group(1) if match else None
+
+    mode, names, tool = _structure(body)
+    language = language_name(find(_LANGUAGE_RE))
+    return Ask(find(_ID_RE), language, find(_TITLE_RE) or "", mode, names, tool, len(everything))
+
+
+def render(fields: Mapping[str, str], fault: Fault | None, mode: str) -> str:
+    """The answer text (content, or tool arguments) with the fault's damage applied."""
+    first = next(iter(fields), "tldr")
+    if fault is Fault.PLACEHOLDER:
+        fields = dict.fromkeys(fields, "Summary generation failed")
+    elif fault is Fault.HTML:
+        fields = {**fields, first: fields[first] + " <script>alert(1)</script>"}
+    text = json.dumps(fields, ensure_ascii=False, indent=2)
+    if fault is Fault.LATEX_BACKSLASHES:  # single backslashes: `\b`eta and `\t`au parse as escapes
+        raw = json.dumps(fields[first], ensure_ascii=False)[:-1] + _LATEX + '"'
+        text = json.dumps({**fields, first: "\0"}, ensure_ascii=False, indent=2).replace('"\\u0000"', raw)
+    elif fault is Fault.MALFORMED_JSON:
+        text = text.removesuffix("}").rstrip() + ","
+    if fault is Fault.FENCED:
+        text = f"Here is the summary you asked for:\n\n```json\n{text}\n```\n\nLet me know if you need more."
+    elif mode == "text":
+        text = f"```json\n{text}\n```"
+    if fault is Fault.LENGTH:
+        text = text[: len(text) // 2]
+    return "" if fault is Fault.EMPTY else text
+
+
+def completion(number: int, model: str, ask: Ask, answer: str, fault: Fault | None) -> dict[str, Any]:
+    """A chat completion object around `answer`, as the mode asks (content, tool call or refusal)."""
+    message: dict[str, Any] = {"role": "assistant", "content": answer, "refusal": None}
+    finish = "stop"
+    if fault is Fault.REFUSAL:
+        message.update(content=None, refusal="I can't help with that")
+        answer = message["refusal"]
+    elif ask.mode == "tools":
+        call = {
+            "id": f"call_fake{number:06d}",
+            "type": "function",
+            "function": {"name": ask.tool, "arguments": answer},
+        }
+        message.update(content=None, tool_calls=[call])
+        finish = "tool_calls"
+    if fault is Fault.LENGTH:
+        finish = "length"
+    prompt, output = max(1, ask.prompt_chars // 4), max(1, len(answer) // 4)
+    return {
+        "id": f"chatcmpl-fake{number:06d}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output},
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to one chat request: an HTTP status and JSON body, plus what led to it."""
+
+    status: int
+    body: dict[str, Any]
+    ask: Ask
+    fault: Fault | None = None
+
+
+@dataclass(frozen=True)
+class Answerer:
+    """The configuration of a fake provider that decides answers (no HTTP, no limits)."""
+
+    models: frozenset[str]
+    answers: Mapping[str, Mapping[str, str]]
+    reject_modes: frozenset[str]
+    faults: FaultPlan | None
+
+    def fields(self, ask: Ask, fault: Fault | None) -> dict[str, str]:
+        """Hand-written answers verbatim where given, else the defaults (in the wrong language on demand)."""
+        if fault is Fault.WRONG_LANGUAGE:
+            wrong = "Chinese" if ask.language == "English" else "English"
+            return default_fields(ask.paper_id, ask.title, wrong, ask.names)
+        given = self.answers.get(ask.paper_id or "", {})
+        defaults = default_fields(ask.paper_id, ask.title, ask.language, ask.names)
+        return {name: given.get(name, defaults[name]) for name in ask.names}
+
+    def answer(self, body: Mapping[str, Any], ask: Ask, number: int) -> Outcome:
+        """Validate like a provider would, then consult the fault plan (only for acceptable requests)."""
+        model = body.get("model")
+        if not isinstance(model, str) or model not in self.models:
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            return Outcome(404, error_body(message, "invalid_request_error", "model_not_found"), ask)
+        if ask.mode in self.reject_modes:
+            return Outcome(400, rejection(ask.mode), ask)
+        if body.get("stream"):
+            message = "The fake provider does not stream; send stream=false."
+            return Outcome(400, error_body(message, "invalid_request_error", None, "stream"), ask)
+        fault = self.faults.next(ask.paper_id) if self.faults is not None else None
+        if fault is not None and fault in ERRORS:
+            status, message, type_, code = ERRORS[fault]
+            return Outcome(status, error_body(message, type_, code), ask, fault)
+        text = render(self.fields(ask, fault), fault, ask.mode)
+        return Outcome(200, completion(number, model, ask, text, fault), ask, fault)
+
+
+def rejection(mode: str) -> dict[str, Any]:
+    """What DeepSeek-like providers say to a structured-output mode they do not support."""
+    if mode == "tools":
+        message = "This tool_choice type is unavailable now"
+        return error_body(message, "invalid_request_error", "invalid_request_error", "tool_choice")
+    message = "This response_format type is unavailable now"
+    return error_body(message, "invalid_request_error", "invalid_request_error", "response_format")

@@ -1,0 +1,61 @@
+"""Test helpers for projects that use resummarize: a fake OpenAI-compatible provider, as pytest fixtures.
+
+Registered as a pytest plugin (entry point `pytest11`), so any project that installs resummarize gets
+`fake_openai` (a running `FakeProvider` with default settings) and `fake_openai_factory` (build your own:
+`fake_openai_factory(rpm=30, faults=FaultPlan.sequence(["http_500"]))`); both stop after the test.
+Loading the plugin stays cheap: the server module is imported on first use, and pytest is optional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resummarize.fake import FakeProvider, Fault, FaultPlan
+
+__all__ = ["FakeProvider", "Fault", "FaultPlan", "fake_openai", "fake_openai_factory"]
+
+
+def __getattr__(name: str) -> Any:
+    """Re-export the fake's public names lazily, so that pytest start-up does not pay for them."""
+    if name in {"FakeProvider", "Fault", "FaultPlan"}:
+        from resummarize import fake
+
+        return getattr(fake, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _providers() -> Generator[Callable[..., FakeProvider], None, None]:
+    """Yield a factory of started providers; stop them all afterwards."""
+    from resummarize.fake import FakeProvider
+
+    started: list[FakeProvider] = []
+
+    def make(**settings: Any) -> FakeProvider:
+        provider = FakeProvider(**settings).start()
+        started.append(provider)
+        return provider
+
+    try:
+        yield make
+    finally:
+        for provider in reversed(started):
+            provider.stop()
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - resummarize itself does not need pytest
+    pass
+else:
+
+    @pytest.fixture
+    def fake_openai_factory() -> Iterator[Callable[..., FakeProvider]]:
+        """Build `FakeProvider(**settings)` instances, started now and stopped after the test."""
+        yield from _providers()
+
+    @pytest.fixture
+    def fake_openai(fake_openai_factory: Callable[..., FakeProvider]) -> FakeProvider:
+        """A running `FakeProvider()`: model `gpt-4o-mini`, key `sk-test`, no faults, no limits."""
+        return fake_openai_factory()
