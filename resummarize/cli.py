@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
-from resummarize.errors import InputError, ResummarizeError, UsageError
+from resummarize.errors import InputError, ProviderError, ResummarizeError, UsageError
 from resummarize.scan import FileScan, ScanReport, Settings, scan_paths, totals
 
 if TYPE_CHECKING:
     import openai
     from tqdm import tqdm
+
+    from resummarize.repair import RepairOptions
 
 EXIT_CLEAN, EXIT_NEEDS_REPAIR, EXIT_INPUT = 0, 1, 2
 
@@ -56,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(repair)
     _repair_options(repair)
 
+    worker = sub.add_parser("worker", help="watch a data folder and repair digests as they appear or change",
+                            description="Watch DIR (polling) and repair every digest and enhanced JSONL file "
+                            "that appears or changes; re-render the markdown digest beside a repaired JSONL "
+                            "file. SIGTERM lets requests in flight finish, writes what was validated, exits 0.")
+    worker.add_argument("folder", type=Path, metavar="DIR")
+    worker.add_argument("--interval", type=_positive_float, default=60.0, metavar="S",
+                        help="seconds between polls (default 60)")
+    worker.add_argument("--once", action="store_true", help="one pass, then exit (for cron and CI)")
+    worker.add_argument("--language", help="digest language (default: from the file name, $LANGUAGE, English)")
+    worker.add_argument("--include", action="append", choices=["refused"], default=[])
+    worker.add_argument("--placeholder", action="append", default=[], metavar="TEXT")
+    _repair_options(worker)
+
     render = sub.add_parser("render", help="render an enhanced JSONL file as a markdown digest",
                             description="Render an enhanced JSONL file in upstream's markdown layout.")
     render.add_argument("file", type=Path, metavar="FILE.jsonl")
@@ -87,6 +102,11 @@ def _repair_options(p: argparse.ArgumentParser) -> None:
     tape.add_argument("--record", type=Path, metavar="DIR", help="record every provider exchange (cassette)")
     tape.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recorded cassette; no network")
     p.add_argument("--json", action="store_true", help="print the report JSON on stdout")
+    p.add_argument("--batch", action="store_true",
+                   help="use the Batch API (half price, slower); rerunning the same command resumes the batch")
+    p.add_argument("--wait", action="store_true", help="with --batch: poll until the batch is done")
+    p.add_argument("--poll-interval", type=_positive_float, default=30.0, metavar="S",
+                   help="with --batch --wait: seconds between polls (default 30)")
 
 
 def _positive_int(value: str) -> int:
@@ -158,18 +178,13 @@ def run_render(args: argparse.Namespace) -> int:
 def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     from resummarize.journal import Journal, default_path
     from resummarize.prompts import load_prompts
-    from resummarize.repair import RepairOptions, repair
-    from resummarize.report import table
+    from resummarize.repair import repair
+    from resummarize.report import RepairReport, table
+    from resummarize.writer import write_atomic
 
-    options = RepairOptions(
-        settings=settings, model=args.model, strategy=args.strategy, concurrency=args.concurrency,
-        rpm=args.rpm, timeout=args.timeout, dry_run=args.dry_run, out=args.out, backup=args.backup,
-        restore_missing=args.restore_missing,
-    )
+    options = _options(args, settings)
     prompts = load_prompts(args.prompts)
-    key = os.environ.get("OPENAI_API_KEY")
-    if not (key or args.dry_run or args.replay):
-        raise UsageError("OPENAI_API_KEY is not set (use --replay DIR to answer from a cassette, or --dry-run)")
+    key = _api_key(args)
     with ExitStack() as stack:
         journal = stack.enter_context(Journal(args.cache or default_path()))
         if args.record or args.replay:
@@ -178,13 +193,24 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
             stack.enter_context(cassette(args.record or args.replay, "record" if args.record else "replay"))
         client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
         bar = stack.enter_context(_progress())
-        report = asyncio.run(repair(
-            args.paths, options, client=client, journal=journal, prompts=prompts,
-            on_plan=lambda run: bar.reset(total=len(run.jobs)), on_result=lambda _: _tick(bar),
-        ))
-    if args.report:
-        from resummarize.writer import write_atomic
+        hooks: dict[str, Any] = {
+            "on_plan": lambda run: bar.reset(total=len(run.jobs)), "on_result": lambda _: _tick(bar),
+        }
+        try:
+            if args.batch and not args.dry_run:
+                from resummarize.batch import repair_batch
 
+                assert client is not None
+                work = repair_batch(args.paths, options, client=client, journal=journal, prompts=prompts,
+                                    wait=args.wait, poll_interval=args.poll_interval, **hooks)
+            else:
+                work = repair(args.paths, options, client=client, journal=journal, prompts=prompts, **hooks)
+            report = asyncio.run(work)
+        except ProviderError as exc:
+            if args.report and isinstance(exc.report, RepairReport):
+                write_atomic(args.report, exc.report.to_json().encode())
+            raise
+    if args.report:
         write_atomic(args.report, report.to_json().encode())
     if args.json:
         print(report.to_json(), end="")
@@ -192,6 +218,37 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         return EXIT_NEEDS_REPAIR if report.totals.needs_repair else EXIT_CLEAN
     return EXIT_NEEDS_REPAIR if report.totals.failed else EXIT_CLEAN
+
+
+def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
+    from resummarize.repair import RepairOptions
+
+    return RepairOptions(
+        settings=settings, model=args.model, strategy=args.strategy, concurrency=args.concurrency,
+        rpm=args.rpm, timeout=args.timeout, dry_run=args.dry_run, out=getattr(args, "out", None),
+        backup=args.backup, restore_missing=args.restore_missing, batch=args.batch,
+    )
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    key = os.environ.get("OPENAI_API_KEY")
+    if not (key or args.dry_run or args.replay):
+        raise UsageError("OPENAI_API_KEY is not set (use --replay DIR to answer from a cassette, or --dry-run)")
+    return key
+
+
+def run_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from resummarize.journal import default_path
+    from resummarize.prompts import load_prompts
+    from resummarize.worker import run_worker as watch
+
+    options = _options(args, settings)
+    key = _api_key(args) or "replay-needs-no-key"
+    return watch(
+        args.folder, options, make_client=lambda: _client(key, args.base_url, args.timeout),
+        journal_path=args.cache or default_path(), prompts=load_prompts(args.prompts),
+        interval=args.interval, once=args.once, log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
 
 
 def _client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
@@ -237,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_scan(args)
         if args.command == "render":
             return run_render(args)
+        if args.command == "worker":
+            return run_worker(args, _settings(args))
         return run_repair(args, _settings(args))
     except ResummarizeError as exc:
         print(f"resummarize: error: {exc}", file=sys.stderr)

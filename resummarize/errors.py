@@ -45,6 +45,8 @@ class ProviderError(ResummarizeError):
     def __init__(self, message: str, *, status: int | None = None, requests: int = 0) -> None:
         self.status = status
         self.requests = requests
+        #: What the run had done when it stopped (a `RepairReport`), for the `--report` file.
+        self.report: object | None = None
         super().__init__(message)
 
 

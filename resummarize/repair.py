@@ -8,6 +8,7 @@ settles the structured-output mode), then the pool fans out.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -45,12 +46,13 @@ class RepairOptions(BaseModel):
     concurrency: int = 8
     rpm: int | None = None
     timeout: float = 60.0
-    reasks: int = 2
+    reasks: int = 4
     attempts: int = 6
     dry_run: bool = False
     out: Path | None = None
     backup: bool = False
     restore_missing: bool = False
+    batch: bool = False
 
 
 @dataclass
@@ -155,8 +157,10 @@ class Engine:
         options: RepairOptions,
         *,
         on_result: Callable[[EntryResult], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.journal = journal
+        self.stop = stop or threading.Event()
         self.options = options
         self.on_result = on_result
         self.throttle = Throttle(options.concurrency, options.rpm)
@@ -170,7 +174,7 @@ class Engine:
 
     async def run(self, run: Run) -> None:
         live = deque(job for job in run.jobs if not self._from_journal(job, run.report))
-        if not live:
+        if not live or self.stop.is_set():
             return
         await self._one(live.popleft(), run.report)  # alone: proves the key, settles the mode
         async with asyncio.TaskGroup() as group:
@@ -187,7 +191,7 @@ class Engine:
         return True
 
     async def _worker(self, queue: deque[Job], report: RepairReport) -> None:
-        while queue:
+        while queue and not self.stop.is_set():  # a stop lets requests in flight finish
             await self._one(queue.popleft(), report)
 
     async def _one(self, job: Job, report: RepairReport) -> None:
@@ -202,7 +206,8 @@ class Engine:
             self._trip(exc, report)
             return
         except ProviderError as exc:
-            exc.requests = report.totals.requests + exc.requests
+            report.totals.requests += exc.requests
+            exc.requests = report.totals.requests
             raise
         self.journal.put(job.key, outcome.fields)
         job.outcome = outcome
@@ -284,6 +289,7 @@ async def repair(
     prompts: PromptSet,
     on_result: Callable[[EntryResult], None] | None = None,
     on_plan: Callable[[Run], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> RepairReport:
     """The whole job. Validated answers are written even when a fatal provider error ends the run."""
     started = time.monotonic()
@@ -296,14 +302,27 @@ async def repair(
         return run.report
     if client is None:
         raise UsageError("no client: an API key or --replay is needed")
-    engine = Engine(client, journal, prompts, options, on_result=on_result)
+    engine = Engine(client, journal, prompts, options, on_result=on_result, stop=stop)
     try:
         await engine.run(run)
     except* ProviderError as group:  # includes a replay miss
         _finish(run, options, started)
-        raise group.exceptions[0] from None
+        fatal = group.exceptions[0]
+        assert isinstance(fatal, ProviderError)
+        _unfinished(run, str(fatal))
+        fatal.report = run.report
+        raise fatal from None
     _finish(run, options, started)
     return run.report
+
+
+def _unfinished(run: Run, reason: str) -> None:
+    """List the entries a fatal stop left unrepaired, so the report names every one of them."""
+    done = {(e.id, e.path) for e in run.report.entries}
+    for job in run.jobs:
+        if job.outcome is None and (job.entry.id, _path(job)) not in done:
+            run.report.record(EntryResult(id=job.entry.id, path=_path(job), status="failed", attempts=0,
+                                          error=f"not attempted: {reason}"))
 
 
 def _finish(run: Run, options: RepairOptions, started: float) -> None:

@@ -139,7 +139,7 @@ class Summarizer:
 
     async def summarize(self, request: SummaryRequest) -> Outcome:
         mode = self.negotiator.mode
-        messages = self._messages(request, mode)
+        messages = self.messages(request, mode)
         usage = [0, 0, 0]  # requests, prompt tokens, completion tokens
         problems: list[str] = []
         last = None
@@ -148,7 +148,7 @@ class Summarizer:
             try:
                 content, mode = await self._ask(request, messages, mode, usage)
                 last = content
-                fields = self._accept(request, content)
+                fields = self.accept(request, content)
             except ValidationFailure as failure:
                 problems = failure.problems
                 messages = [*messages, *self._reask(content, failure)]
@@ -163,14 +163,15 @@ class Summarizer:
             prompt_tokens=usage[1], completion_tokens=usage[2],
         )
 
-    def _messages(self, request: SummaryRequest, mode: Mode) -> list[dict[str, Any]]:
+    def messages(self, request: SummaryRequest, mode: Mode) -> list[dict[str, Any]]:
         hint = None if mode in (Mode.JSON_SCHEMA, Mode.TOOLS) else json.dumps(json_schema(request.keys))
         return list(self.prompts.render(
             request.strategy, paper_id=request.paper_id, title=request.title, abstract=request.abstract,
             language=request.language, existing=request.existing, schema_hint=hint, keys=request.keys,
         ))
 
-    def _accept(self, request: SummaryRequest, content: str | None) -> dict[str, str]:
+    def accept(self, request: SummaryRequest, content: str | None) -> dict[str, str]:
+        """Parse and validate one answer (also used for Batch API results)."""
         if content is None:
             raise ValidationFailure(["The answer was empty: reply with the JSON object."])
         raw = parse_answer(content)
@@ -204,7 +205,7 @@ class Summarizer:
         while True:
             if mode is not self.negotiator.mode:  # the run settled on another mode meanwhile
                 mode = self.negotiator.mode
-                messages[:] = self._messages(request, mode) + messages[2:]
+                messages[:] = self.messages(request, mode) + messages[2:]
             try:
                 return await self._send_with_retries(request, messages, mode, usage), mode
             except openai.APIStatusError as exc:
@@ -237,7 +238,7 @@ class Summarizer:
     async def _send(
         self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: list[int]
     ) -> str | None:
-        options = _mode_options(mode, request.keys)
+        options = mode_options(mode, request.keys)
         async with self.throttle.slot():
             usage[0] += 1
             raw = await self.client.chat.completions.with_raw_response.create(
@@ -251,10 +252,10 @@ class Summarizer:
         if completion.usage is not None:
             usage[1] += completion.usage.prompt_tokens
             usage[2] += completion.usage.completion_tokens
-        return _content(completion)
+        return content_of(completion)
 
 
-def _mode_options(mode: Mode, keys: Sequence[str]) -> dict[str, Any]:
+def mode_options(mode: Mode, keys: Sequence[str]) -> dict[str, Any]:
     schema = json_schema(keys)
     if mode is Mode.JSON_SCHEMA:
         return {"response_format": {"type": "json_schema",
@@ -271,7 +272,7 @@ def _mode_options(mode: Mode, keys: Sequence[str]) -> dict[str, Any]:
     return {}
 
 
-def _content(completion: Any) -> str | None:
+def content_of(completion: Any) -> str | None:
     """The answer text, whatever mode carried it; refusals and truncation become validation failures."""
     if not completion.choices:
         raise ValidationFailure(["The response had no choices: reply with the JSON object."])
