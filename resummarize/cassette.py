@@ -1,9 +1,9 @@
 """Recorded responses (vcrpy's YAML cassette format) so pipelines can be tested offline, without a key.
 
-Requests are matched on method, path and the parsed JSON body: not on headers, timestamps, retry
-counts or the order in which concurrent requests went out. Secrets never reach the file: auth and
-cookie headers are scrubbed both ways, and only successful exchanges are recorded (a retried 429 or
-5xx would otherwise shadow the answer on replay).
+Requests are matched on method, endpoint and the parsed JSON body: not on the host or base URL,
+headers, timestamps, retry counts or the order in which concurrent requests went out. Secrets never
+reach the file: auth and cookie headers are scrubbed both ways, and only successful exchanges are
+recorded (a retried 429 or 5xx would otherwise shadow the answer on replay).
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ def _same_body(r1: Any, r2: Any) -> None:
     assert _json_body(r1.body) == _json_body(r2.body), "bodies differ"
 
 
+def _same_endpoint(r1: Any, r2: Any) -> None:
+    """`/v1/chat/completions` and `/chat/completions` are the same call: the base URL is not the point."""
+    a, b = r1.path.rstrip("/"), r2.path.rstrip("/")
+    assert a.endswith(b) or b.endswith(a), "endpoints differ"
+
+
 def _scrub_request(request: Any) -> Any:
     for name in list(request.headers):
         if name.lower() in SECRET_HEADERS or name.lower().startswith("x-stainless"):
@@ -64,14 +70,14 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any] | None:
 def recorder(mode: Literal["record", "replay"]) -> vcr.VCR:
     config = vcr.VCR(
         record_mode="all" if mode == "record" else "none",
-        match_on=["method", "path", "json_body"],
+        match_on=["method", "endpoint", "json_body"],
         filter_headers=list(SECRET_HEADERS),
         decode_compressed_response=True,
         before_record_request=_scrub_request,
         before_record_response=_scrub_response,
-        allow_playback_repeats=mode == "replay",
     )
     config.register_matcher("json_body", _same_body)
+    config.register_matcher("endpoint", _same_endpoint)
     return config
 
 
@@ -84,7 +90,7 @@ def cassette(location: Path, mode: Literal["record", "replay"]) -> Iterator[Path
     if mode == "record":
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with recorder(mode).use_cassette(str(path)):
+        with recorder(mode).use_cassette(str(path), allow_playback_repeats=mode == "replay"):
             yield path
     except ReplayMissError as exc:
         exc.cassette = str(path)

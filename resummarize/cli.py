@@ -6,20 +6,21 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
 from resummarize.errors import InputError, ProviderError, ResummarizeError, UsageError
-from resummarize.scan import FileScan, ScanReport, Settings, scan_paths, totals
+from resummarize.scan import FileScan, ScanReport, Settings, digest_paths, scan_paths, totals
 
 if TYPE_CHECKING:
     import openai
     from tqdm import tqdm
 
     from resummarize.repair import RepairOptions
+    from resummarize.report import RepairReport
 
 EXIT_CLEAN, EXIT_NEEDS_REPAIR, EXIT_INPUT = 0, 1, 2
 
@@ -185,6 +186,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     options = _options(args, settings)
     prompts = load_prompts(args.prompts)
     key = _api_key(args)
+    list(digest_paths(args.paths))  # an empty folder is an input error, found before anything is opened
     with ExitStack() as stack:
         journal = stack.enter_context(Journal(args.cache or default_path()))
         if args.record or args.replay:
@@ -205,7 +207,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
                                     wait=args.wait, poll_interval=args.poll_interval, **hooks)
             else:
                 work = repair(args.paths, options, client=client, journal=journal, prompts=prompts, **hooks)
-            report = asyncio.run(work)
+            report = asyncio.run(_closing(work, client))
         except ProviderError as exc:
             if args.report and isinstance(exc.report, RepairReport):
                 write_atomic(args.report, exc.report.to_json().encode())
@@ -218,6 +220,15 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         return EXIT_NEEDS_REPAIR if report.totals.needs_repair else EXIT_CLEAN
     return EXIT_NEEDS_REPAIR if report.totals.failed else EXIT_CLEAN
+
+
+async def _closing(work: Coroutine[Any, Any, RepairReport], client: openai.AsyncOpenAI | None) -> RepairReport:
+    """Run the job, then close the client's connections inside the same event loop."""
+    try:
+        return await work
+    finally:
+        if client is not None:
+            await client.close()
 
 
 def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
@@ -286,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.language:
+        if getattr(args, "language", None):  # `render` has no --language
             from resummarize.language import resolve
 
             resolve(args.language)

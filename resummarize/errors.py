@@ -97,3 +97,12 @@ class ValidationFailure(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+class BatchPending(ResummarizeError):
+    """A Batch API run the provider has not finished: nothing is lost, the same command picks it up."""
+
+    def __init__(self, batch_id: str, status: str) -> None:
+        self.batch_id = batch_id
+        self.status = status
+        super().__init__(f"batch {batch_id} is {status}: run the same command again later (or add --wait)")

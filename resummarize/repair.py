@@ -173,7 +173,7 @@ class Engine:
         self._successes = 0
 
     async def run(self, run: Run) -> None:
-        live = deque(job for job in run.jobs if not self._from_journal(job, run.report))
+        live = deque(job for job in run.jobs if not self.from_journal(job, run.report))
         if not live or self.stop.is_set():
             return
         await self._one(live.popleft(), run.report)  # alone: proves the key, settles the mode
@@ -181,7 +181,8 @@ class Engine:
             for _ in range(min(self.options.concurrency, len(live))):
                 group.create_task(self._worker(live, run.report))
 
-    def _from_journal(self, job: Job, report: RepairReport) -> bool:
+    def from_journal(self, job: Job, report: RepairReport) -> bool:
+        """Serve a job from the journal (counted as cached); False when it must be asked."""
         fields = self.journal.get(job.key)
         if fields is None or set(fields) != set(job.request.keys):
             return False
@@ -274,6 +275,7 @@ def write(digests: Sequence[Digest], options: RepairOptions, report: RepairRepor
     for digest in digests:
         assert digest.path is not None
         target = options.out or digest.path
+        target.parent.mkdir(parents=True, exist_ok=True)
         if options.backup and target == digest.path:
             backup(digest.path)
         write_atomic(target, digest.to_bytes())
@@ -309,14 +311,14 @@ async def repair(
         _finish(run, options, started)
         fatal = group.exceptions[0]
         assert isinstance(fatal, ProviderError)
-        _unfinished(run, str(fatal))
+        unfinished(run, str(fatal))
         fatal.report = run.report
         raise fatal from None
     _finish(run, options, started)
     return run.report
 
 
-def _unfinished(run: Run, reason: str) -> None:
+def unfinished(run: Run, reason: str) -> None:
     """List the entries a fatal stop left unrepaired, so the report names every one of them."""
     done = {(e.id, e.path) for e in run.report.entries}
     for job in run.jobs:

@@ -223,17 +223,24 @@ class Summarizer:
             async for attempt in policy(attempts=self.attempts, on_retry_after=self.throttle.pause):
                 with attempt:
                     return await self._send(request, messages, mode, usage)
-        except openai.APIConnectionError as exc:
-            if is_replay_miss(exc):
-                raise ReplayMissError(request.paper_id, requests=usage[0]) from exc
-            raise SummaryError(request.paper_id, f"connection failed: {type(exc).__name__}",
-                               attempts=self.attempts, requests=usage[0]) from exc
-        except openai.APIStatusError as exc:
-            if classify(exc) is Kind.TRANSIENT:
-                raise SummaryError(request.paper_id, f"provider kept failing: HTTP {exc.status_code}",
-                                   attempts=self.attempts, requests=usage[0]) from exc
-            raise
+        except Exception as exc:
+            failure = self._give_up(request, exc, usage[0])
+            if failure is exc:
+                raise
+            raise failure from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _give_up(self, request: SummaryRequest, exc: Exception, requests: int) -> Exception:
+        """What a request that the retry policy gave up on means for the run."""
+        if is_replay_miss(exc):
+            return ReplayMissError(request.paper_id, requests=requests)
+        if isinstance(exc, openai.APIConnectionError):
+            reason = f"connection failed: {type(exc).__name__}"
+        elif isinstance(exc, openai.APIStatusError) and classify(exc) is Kind.TRANSIENT:
+            reason = f"provider kept failing: HTTP {exc.status_code}"
+        else:
+            return exc
+        return SummaryError(request.paper_id, reason, attempts=self.attempts, requests=requests)
 
     async def _send(
         self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: list[int]

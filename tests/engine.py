@@ -1,0 +1,40 @@
+"""Shared helpers for tests that run the repair engine against the fake provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from resummarize.fake import FakeProvider
+from resummarize.journal import Journal
+from resummarize.prompts import load_prompts
+from resummarize.repair import RepairOptions, repair
+from resummarize.report import RepairReport
+from resummarize.scan import Settings
+
+
+def client_for(fake: FakeProvider, key: str = "sk-test", timeout: float = 5.0) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=0, timeout=timeout)
+
+
+async def run(
+    paths: Sequence[Path],
+    fake: FakeProvider,
+    journal: Path,
+    *,
+    language: str | None = None,
+    key: str = "sk-test",
+    **options: Any,
+) -> RepairReport:
+    """One repair run in-process, with a fresh client and the given journal file."""
+    settings = Settings(language=language, include_refused=options.pop("include_refused", False))
+    opts = RepairOptions(settings=settings, **options)
+    with Journal(journal) as db:
+        client = client_for(fake, key, opts.timeout)
+        try:
+            return await repair(list(paths), opts, client=client, journal=db, prompts=load_prompts())
+        finally:
+            await client.close()

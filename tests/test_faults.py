@@ -1,0 +1,130 @@
+"""Faults over real HTTP (the fake provider): retries, re-asks, negotiation, cool-downs, fatal stops."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from engine import run
+
+from resummarize import load
+from resummarize.errors import ProviderError
+from resummarize.fake import FakeProvider, Fault, FaultPlan
+from resummarize.scan import Settings, scan_file
+
+KEY = "sk-live-0123456789abcdefSECRET"
+
+
+@pytest.fixture
+def seed_copy(tmp_path: Path, seed_path: Path) -> Path:
+    target = tmp_path / "seed.md"
+    shutil.copyfile(seed_path, target)
+    return target
+
+
+async def test_half_of_all_requests_faulted_still_repairs_everything(seed_copy: Path, tmp_path: Path) -> None:
+    kinds = [kind for kind in Fault if kind is not Fault.BAD_KEY]
+    plan = FaultPlan.random(rate=0.5, kinds=kinds, seed=7)
+    with FakeProvider(faults=plan, timeout_hold=2.0) as fake:
+        report = await run([seed_copy], fake, tmp_path / "j.db", language="English", timeout=0.5)
+        log = fake.requests
+    faulted = [r for r in log if r.fault is not None]
+    assert {r.fault for r in faulted} == set(kinds)  # every kind was met
+    assert 0.35 < len(faulted) / len(log) < 0.65
+    assert (report.totals.repaired, report.totals.failed) == (96, 0)
+    _, scan = scan_file(seed_copy, Settings(language="English"))
+    assert scan.needs_repair == []
+    text = seed_copy.read_text()
+    assert "<script>" not in text and "\t" not in text and "\x08" not in text
+
+
+async def test_reask_sends_the_problem_back(seed_copy: Path, tmp_path: Path) -> None:
+    paper = load(seed_copy).entries[1].id
+    plan = FaultPlan.per_paper({paper: [Fault.WRONG_LANGUAGE]})
+    with FakeProvider(faults=plan) as fake:
+        report = await run([seed_copy], fake, tmp_path / "j.db", language="English", concurrency=1)
+        mine = [r for r in fake.requests if r.paper_id == paper]
+    assert report.totals.failed == 0 and len(mine) == 2
+    retry = mine[1].body["messages"]
+    assert retry[-2]["role"] == "assistant" and "该论文" in retry[-2]["content"]
+    assert "English" in retry[-1]["content"] and retry[-1]["role"] == "user"
+    entry = next(e for e in report.entries if e.id == paper)
+    assert entry.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("rejected", "settled"),
+    [({"json_schema"}, "json_object"), ({"json_schema", "json_object"}, "tools"),
+     ({"json_schema", "json_object", "tools"}, "text")],
+)
+async def test_structured_output_is_negotiated_once(
+    seed_copy: Path, tmp_path: Path, rejected: set[str], settled: str
+) -> None:
+    with FakeProvider(reject_modes=rejected) as fake:
+        report = await run([seed_copy], fake, tmp_path / "j.db", language="English")
+        modes = [r.mode for r in fake.requests]
+    assert report.totals.repaired == 96
+    assert modes[: len(rejected)] == [m for m in ("json_schema", "json_object", "tools") if m in rejected]
+    assert modes[len(rejected):] == [settled] * 96  # remembered for the rest of the run
+
+
+async def test_retry_after_pauses_every_worker(seed_copy: Path, tmp_path: Path) -> None:
+    second = load(seed_copy).entries[2].id  # the first live request goes alone; this one is in the pool
+    plan = FaultPlan.per_paper({second: [Fault.HTTP_429]})
+    with FakeProvider(faults=plan, latency=0.05) as fake:
+        await run([seed_copy], fake, tmp_path / "j.db", language="English", concurrency=8)
+        log = fake.requests
+    hit = next(r for r in log if r.fault is Fault.HTTP_429)
+    # Retry-After: 1 — nobody sends anything new during that second (in-flight requests aside).
+    during = [r for r in log if hit.time + 0.1 < r.time < hit.time + 0.9]
+    assert during == []
+    assert any(r.time >= hit.time + 0.95 for r in log)
+
+
+async def test_server_limits_are_respected(seed_copy: Path, tmp_path: Path) -> None:
+    with FakeProvider(max_concurrency=4, latency=0.05) as fake:
+        report = await run([seed_copy], fake, tmp_path / "j.db", language="English", concurrency=4)
+        assert fake.max_in_flight <= 4 and fake.count(status=429) == 0
+    assert report.totals.requests == 96
+
+
+async def test_wrong_key_stops_at_once_and_leaks_nowhere(seed_copy: Path, tmp_path: Path) -> None:
+    before = seed_copy.read_bytes()
+    with FakeProvider(api_key="sk-the-right-one") as fake:
+        with pytest.raises(ProviderError) as caught:
+            await run([seed_copy], fake, tmp_path / "j.db", language="English", key=KEY)
+        assert fake.count() <= 2
+    assert caught.value.exit_code == 3 and KEY not in str(caught.value)
+    assert seed_copy.read_bytes() == before
+    journal = b"".join(p.read_bytes() for p in tmp_path.glob("j.db*"))
+    assert b"SECRET" not in journal
+
+
+async def test_same_failure_on_the_first_papers_stops_the_run(seed_copy: Path, tmp_path: Path) -> None:
+    with FakeProvider(faults=FaultPlan.always(Fault.PLACEHOLDER)) as fake:
+        with pytest.raises(ProviderError, match="first 3 papers all failed"):
+            await run([seed_copy], fake, tmp_path / "j.db", language="English", concurrency=2)
+        assert fake.count() < 96  # far from burning through the digest
+
+
+async def test_unknown_model_is_fatal(seed_copy: Path, tmp_path: Path) -> None:
+    with FakeProvider() as fake:
+        with pytest.raises(ProviderError, match="404") as caught:
+            await run([seed_copy], fake, tmp_path / "j.db", language="English", model="no-such-model")
+        assert fake.count() == 1
+    assert caught.value.report is not None
+
+
+async def test_validated_answers_survive_a_fatal_stop(seed_copy: Path, tmp_path: Path) -> None:
+    entries = load(seed_copy).entries
+    broken = [e.id for e in entries if e.id not in ("2601.18800", "2601.19085", "2601.19179")]
+    plan = FaultPlan.per_paper({broken[5]: [Fault.BAD_KEY]})
+    with FakeProvider(faults=plan) as fake, pytest.raises(ProviderError):
+        await run([seed_copy], fake, tmp_path / "j.db", language="English", concurrency=1)
+    with sqlite3.connect(tmp_path / "j.db") as db:
+        stored = db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    assert stored == 5
+    _, scan = scan_file(seed_copy, Settings(language="English"))
+    assert len(scan.needs_repair) == 96 - 5  # what was validated was written
