@@ -34,7 +34,7 @@ DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
     "Processing failed",
     "Error",
     "Error: *",
-    "错误：AI分析失败。",  # noqa: RUF001 - full-width colon, as the forks write it
+    "错误：AI分析失败。",
     "深度总结生成失败",
     "No Summary Available.",
 )
@@ -53,7 +53,10 @@ def _normal(text: str) -> str:
 
 def _initial(text: str) -> str:
     """First character of `_normal(text)`, cheaply: lets most fields skip normalising (~7 µs)."""
-    return unicodedata.normalize("NFKC", text.lstrip()[:1]).casefold()[:1]
+    first = text.lstrip()[:1]
+    if first.isascii():
+        return first.lower()
+    return unicodedata.normalize("NFKC", first).casefold()[:1]
 
 
 class Placeholders:
@@ -76,9 +79,9 @@ class Placeholders:
         self._prefixes = tuple(prefixes)
         self._initials = frozenset(key[0] for key in (*exact, *prefixes))
 
-    def matches(self, text: str) -> bool:
+    def matches(self, text: str, initial: str | None = None) -> bool:
         """True when the whole field is a placeholder (a summary that mentions "error" is not)."""
-        if _initial(text) not in self._initials:
+        if (_initial(text) if initial is None else initial) not in self._initials:
             return False
         key = _normal(text)
         return key in self._exact or key.startswith(self._prefixes)
@@ -107,9 +110,10 @@ class EntryVerdict(BaseModel):
 _REFUSAL_KEY = _normal(REFUSAL)
 
 
-def is_refusal(text: str) -> bool:
+def is_refusal(text: str, initial: str | None = None) -> bool:
     """True for the compliance notice itself, not for a summary that talks about compliance."""
-    return _initial(text) == _REFUSAL_KEY[0] and _normal(text) == _REFUSAL_KEY
+    first = _initial(text) if initial is None else initial
+    return first == _REFUSAL_KEY[0] and _normal(text) == _REFUSAL_KEY
 
 
 def field_reason(text: str, language: Language, placeholders: Placeholders) -> str | None:
@@ -123,9 +127,10 @@ def _reason(text: str, language: Language, placeholders: Placeholders) -> str | 
     stripped = text.strip()
     if not stripped:
         return "empty"
-    if is_refusal(stripped):
+    initial = _initial(stripped)
+    if is_refusal(stripped, initial):
         return "refused"
-    if placeholders.matches(stripped):
+    if placeholders.matches(stripped, initial):
         return "placeholder"
     if _DAMAGE.search(text.strip(" \r\n")):
         return "corrupted"
@@ -155,7 +160,7 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
     for name in FIELDS:
         if name not in present:
             broken[name] = "empty"
-    return EntryVerdict(fields=broken, refused=refused)
+    return EntryVerdict.model_construct(fields=broken, refused=refused)  # built here, valid by construction
 
 
 def _bare_id(paper_id: str) -> str:

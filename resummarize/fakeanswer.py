@@ -4,7 +4,7 @@ Kept apart from the HTTP server (`resummarize.fake`) so the same logic answers c
 lines alike.
 """
 
-# ruff: noqa: RUF001 -- the canned answers are meant to hold full-width CJK punctuation and Cyrillic.
+
 from __future__ import annotations
 
 import hashlib

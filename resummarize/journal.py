@@ -61,14 +61,18 @@ class Journal:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
+            if db is not None:  # e.g. the file is not a database: do not leak the connection
+                db.close()
             raise InputError(self.path, f"cannot open the journal: {exc}") from exc
+        self._db = db
 
     def get(self, key: AnswerKey) -> dict[str, str] | None:
         row = self._db.execute("SELECT fields FROM answers WHERE key = ?", (key.digest(),)).fetchone()

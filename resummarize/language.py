@@ -249,12 +249,42 @@ def detect(text: str) -> str | None:
     return _same_script(clean, letters, script)
 
 
+_COMMON_HAN = re.compile(r"[\u4e00-\u9fff]+")
+#: English words that German, French, Spanish and Italian prose does not use: a cheap "this is English".
+_ENGLISH_WORDS = frozenset(
+    {
+        "the", "of", "and", "to", "is", "for", "that", "with", "this", "are", "we", "by", "from", "which",
+        "be", "our", "its", "it", "can", "these", "at", "has", "have", "been", "than", "their", "into",
+        "using", "show", "shows", "while", "when", "how",
+    }
+)
+
+
+def _obviously(text: str, language: Language) -> bool:
+    """A sufficient condition for `matches`, checked on the raw text so most fields skip the full path.
+
+    Han: stripping noise only removes non-Han characters, so a Han share computed against every other
+    character (weighted as heavily as Han) is a lower bound of the real one. English: ASCII text with
+    enough English function words needs no classifier.
+    """
+    if language.script == "Han":
+        han = len(text) - len(_COMMON_HAN.sub("", text))  # a lower bound: the common block only
+        return han >= 4 and han >= _OWN_MIN * len(text) and not _SCRIPTS["Kana"].search(text)
+    if language.code == "en" and text.isascii():
+        words = text.lower().split()
+        hits = sum(word in _ENGLISH_WORDS for word in words)
+        return hits >= 2 and hits >= 0.08 * len(words)
+    return False
+
+
 def matches(text: str, language: Language) -> bool:
     """True unless the text clearly reads as another language than `language`.
 
     Short, mixed or ambiguous text matches: flagging a good summary costs a needless rewrite, while a
     missed one is still visible to the reader.
     """
+    if _obviously(text, language):
+        return True
     clean = strip_noise(text)
     letters = _letters(clean)
     units = _units(letters)

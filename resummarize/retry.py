@@ -7,8 +7,9 @@ wait honours `retry-after-ms` / `Retry-After` so that a 429 pauses the whole poo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import Any
 
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -27,11 +28,13 @@ class Kind(StrEnum):
 
 
 def _error_code(exc: openai.APIStatusError) -> str:
+    """The error body's code, type, param and message, lowercased. The message matters: DeepSeek
+    rejects a response format with `param: null` and says so only in the message."""
     body = exc.body
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
-            return f"{err.get('code') or ''} {err.get('type') or ''} {err.get('param') or ''}".lower()
+            return " ".join(str(err.get(name) or "") for name in ("code", "type", "param", "message")).lower()
     return ""
 
 
@@ -76,29 +79,40 @@ def policy(
     base: float = 0.5,
     cap: float = 30.0,
     on_retry_after: Callable[[float], None] | None = None,
-    sleep: Callable[[float], object] | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> AsyncRetrying:
-    """Exponential backoff with jitter for transient errors; Retry-After wins when the provider sends it.
+    """Exponential backoff with jitter for transient errors; Retry-After wins when the provider sends it,
+    unless it asks for more than `MAX_RETRY_AFTER`: then the request gives up at once.
 
     `on_retry_after` lets the caller turn one worker's 429 into a pause for every worker.
     """
     backoff = wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
+    out_of_attempts = stop_after_attempt(attempts)
 
-    def wait(state: RetryCallState) -> float:
+    def asked_for(state: RetryCallState) -> float | None:
         exc = state.outcome.exception() if state.outcome else None
-        asked = retry_after(exc) if exc is not None else None
-        if asked is not None:
-            asked = min(asked, MAX_RETRY_AFTER)
-            if on_retry_after is not None:
-                on_retry_after(asked)
-            return asked
-        return float(backoff(state))
+        return retry_after(exc) if exc is not None else None
 
-    extra = {"sleep": sleep} if sleep is not None else {}
+    def stop(state: RetryCallState) -> bool:
+        asked = asked_for(state)
+        return out_of_attempts(state) or (asked is not None and asked > MAX_RETRY_AFTER)
+
+    def wait(state: RetryCallState) -> float:  # tenacity asks for the wait before it asks `stop`
+        asked = asked_for(state)
+        if asked is None:
+            return float(backoff(state))
+        if asked > MAX_RETRY_AFTER:
+            return 0.0  # `stop` gives up on this request; nobody is paused for it
+        if on_retry_after is not None:
+            on_retry_after(asked)
+        return asked
+
+    # `async for` awaits `sleep`: it must be a coroutine function, like asyncio.sleep (the default).
+    extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
     return AsyncRetrying(
-        stop=stop_after_attempt(attempts),
+        stop=stop,
         wait=wait,
         retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
         reraise=True,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )

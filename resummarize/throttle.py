@@ -5,6 +5,7 @@ provider's own `x-ratelimit-*` budget, and one cool-down shared by every worker 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,9 +21,11 @@ def parse_duration(value: str) -> float | None:
     """OpenAI writes reset times as `1s`, `6m0s`, `350ms`; plain numbers are seconds."""
     value = value.strip()
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         pass
+    else:  # `inf` would hold the pool forever, `nan` and negatives mean nothing
+        return number if math.isfinite(number) and number >= 0 else None
     parts = _DURATION.findall(value)
     if not parts or "".join(n + u for n, u in parts) != value:
         return None

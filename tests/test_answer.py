@@ -29,10 +29,10 @@ GOOD = {
     "conclusion": "Order constraints make VAEs more accurate without extra cost.",
 }
 GOOD_ZH = {
-    "tldr": "本文提出一种带顺序约束的 $\\beta$-VAE，在三个基准上达到 92.5% 的准确率。",  # noqa: RUF001 (Chinese punctuation)
-    "motivation": "现有的变分自编码器忽略了顺序约束，限制了它们在实际问题中的应用。",  # noqa: RUF001 (Chinese punctuation)
-    "method": "作者在 $\\beta$-VAE 的目标函数中加入顺序约束，并在三个基准上进行检验。",  # noqa: RUF001 (Chinese punctuation)
-    "result": "准确率达到 92.5%，F1 分数从 0.610 提升到 0.753。",  # noqa: RUF001 (Chinese punctuation)
+    "tldr": "本文提出一种带顺序约束的 $\\beta$-VAE，在三个基准上达到 92.5% 的准确率。",
+    "motivation": "现有的变分自编码器忽略了顺序约束，限制了它们在实际问题中的应用。",
+    "method": "作者在 $\\beta$-VAE 的目标函数中加入顺序约束，并在三个基准上进行检验。",
+    "result": "准确率达到 92.5%，F1 分数从 0.610 提升到 0.753。",
     "conclusion": "顺序约束能让变分自编码器在不增加成本的情况下更加准确。",
 }
 

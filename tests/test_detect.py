@@ -29,7 +29,7 @@ ZH = resolve("Chinese")
 PH = Placeholders()
 
 GOOD_EN = "The authors propose a contrastive objective that improves retrieval accuracy on three benchmarks."
-GOOD_ZH = "提出 HaKAN：基于 Hahn-KAN 的时间序列预测网络，在 ETTh1 和 Weather 数据集上优于 PatchTST。"  # noqa: RUF001
+GOOD_ZH = "提出 HaKAN：基于 Hahn-KAN 的时间序列预测网络，在 ETTh1 和 Weather 数据集上优于 PatchTST。"
 GERMAN = "Die Autoren schlagen ein neues Verfahren zur Segmentierung medizinischer Bilder vor."
 
 
@@ -62,7 +62,7 @@ def test_every_default_family_is_a_placeholder(text: str) -> None:
         "Error.",
         "Error: Connection timeout",
         "error: 429 Too Many Requests",
-        "错误：AI分析失败。",  # noqa: RUF001
+        "错误：AI分析失败。",
         "错误:AI分析失败",
         "No summary available",
         "深度总结生成失败",
@@ -80,7 +80,7 @@ def test_placeholder_spelling_variants(text: str) -> None:
         "Errors: none of the baselines handle occlusion.",
         "Summary generation failed on 3% of the inputs, which the authors analyse in detail.",
         "Processing failed transactions is the motivation of this work.",
-        "错误检测是本文的研究重点，提出的方法在分析失败案例时表现出色。",  # noqa: RUF001
+        "错误检测是本文的研究重点，提出的方法在分析失败案例时表现出色。",
     ],
 )
 def test_summaries_that_mention_errors_are_not_placeholders(text: str) -> None:

@@ -1,6 +1,6 @@
 """The fake provider, seen from the real OpenAI SDK: answers, modes, limits, faults, log and batches."""
 
-# ruff: noqa: RUF001 -- expected answers hold full-width CJK punctuation and Cyrillic.
+
 from __future__ import annotations
 
 import contextlib

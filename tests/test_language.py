@@ -1,7 +1,6 @@
 """Language names, environment values, noise stripping and the script / classifier decisions."""
 
 # Full-width punctuation and Greek letters are the point of these samples.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

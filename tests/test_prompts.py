@@ -121,7 +121,7 @@ def test_schema_hint_is_appended_to_the_system_prompt(prompts: PromptSet) -> Non
 
 
 def test_translate_prompt_includes_the_existing_fields(prompts: PromptSet) -> None:
-    existing = {"task": "提出 HaKAN：基于 Hahn-KAN 的模型。", "motivation": "旧方法\n太慢。", "method": "  ",  # noqa: RUF001
+    existing = {"task": "提出 HaKAN：基于 Hahn-KAN 的模型。", "motivation": "旧方法\n太慢。", "method": "  ",
                 "result": "准确率 92.5%。"}
     messages = prompts.render(
         "translate", paper_id="2601.18800", title="HaKAN", abstract=ABSTRACT, language=ENGLISH,
@@ -129,7 +129,7 @@ def test_translate_prompt_includes_the_existing_fields(prompts: PromptSet) -> No
     )
     system, user = (m["content"] for m in messages)
     assert block(user, "ANALYSIS").split("\n") == [
-        "task: 提出 HaKAN：基于 Hahn-KAN 的模型。", "motivation: 旧方法 太慢。", "result: 准确率 92.5%。",  # noqa: RUF001
+        "task: 提出 HaKAN：基于 Hahn-KAN 的模型。", "motivation: 旧方法 太慢。", "result: 准确率 92.5%。",
     ]
     assert "Target language: English" in user.split("\n")
     assert "92.5% accuracy" in block(user)

@@ -1,0 +1,354 @@
+"""The Batch API path: every broken entry asked in one uploaded file, at half the live price.
+
+A batch can take hours, so its id goes to the journal the moment it exists: rerunning the same command
+resumes it instead of paying twice. Whatever the batch does not answer acceptably (an error line, an
+invalid answer, a line an expired or failed batch never ran) goes through the live path, so a batch run
+ends exactly as a live run would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import openai
+from openai.types import Batch
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
+
+from resummarize.cassette import is_replay_miss
+from resummarize.errors import BatchPending, ProviderError, ReplayMissError, ValidationFailure
+from resummarize.journal import Journal
+from resummarize.model import Digest
+from resummarize.prompts import PromptSet
+from resummarize.repair import COMPLETION_ESTIMATE, Engine, Job, RepairOptions, Run, apply, prepare, unfinished, write
+from resummarize.report import EntryResult, RepairReport
+from resummarize.retry import policy
+from resummarize.summarize import Mode, Outcome, Summarizer, content_of, fatal_message, mode_options
+
+ENDPOINT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
+#: Longest custom_id we send; OpenAI documents no limit, but ids are echoed in every result line.
+CUSTOM_ID_LIMIT = 64
+#: Journal state of a batch whose results were read: its work never goes to a batch again.
+DONE = "done"
+#: Batch statuses after which the provider changes nothing more.
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+#: List prices in dollars per million (input, output) tokens; dated snapshots match by prefix.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
+BATCH_DISCOUNT = 0.5
+
+T = TypeVar("T")
+Emit = Callable[[EntryResult], None]
+
+
+class RequestLine(BaseModel):
+    """One line of the uploaded input file."""
+
+    custom_id: str
+    method: Literal["POST"] = "POST"
+    url: Literal["/v1/chat/completions"] = ENDPOINT
+    body: dict[str, Any]
+
+
+class LineResponse(BaseModel):
+    status_code: int
+    body: Any = None
+
+
+class ResultLine(BaseModel):
+    """One line of a batch's output or error file; `response` is None for lines never run."""
+
+    custom_id: str
+    response: LineResponse | None = None
+
+
+class LineVerdict(BaseModel):
+    """A result line judged as the live path would judge an answer; `fields` is None when unusable."""
+
+    fields: dict[str, str] | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class BatchPlan:
+    """The lines to send, the jobs each line answers (a paper may be listed twice) and their work id."""
+
+    lines: list[RequestLine]
+    jobs: dict[str, list[Job]]
+    work: str
+
+    def payload(self) -> bytes:
+        return b"".join(line.model_dump_json().encode() + b"\n" for line in self.lines)
+
+
+def work_identity(jobs: Iterable[Job]) -> str:
+    """The same questions give the same id, whatever the order of files and entries."""
+    keys = sorted({job.key.digest() for job in jobs})
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
+
+
+def custom_id(file_index: int, job: Job, taken: Container[str]) -> str:
+    """`<file>:<entry index or new>:<paper id>`, readable in the provider's dashboard and unique."""
+    where = "new" if job.index is None else str(job.index)
+    base = f"{file_index}:{where}:{job.entry.id}"[:CUSTOM_ID_LIMIT]
+    name, number = base, 1
+    while name in taken:
+        suffix = f"#{number}"
+        name, number = base[: CUSTOM_ID_LIMIT - len(suffix)] + suffix, number + 1
+    return name
+
+
+def request_body(summarizer: Summarizer, job: Job) -> dict[str, Any]:
+    """The body the live path sends first: same prompts, strict json_schema for the entry's own keys."""
+    keys = job.request.keys
+    return {"model": summarizer.model, "messages": summarizer.messages(job.request, Mode.JSON_SCHEMA),
+            **mode_options(Mode.JSON_SCHEMA, keys)}
+
+
+def group_jobs(jobs: Iterable[Job]) -> list[list[Job]]:
+    """Jobs asking the same question (a paper listed twice, in one file or two) share one answer."""
+    groups: dict[tuple[str, tuple[str, ...]], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.key.digest(), tuple(sorted(job.request.keys))), []).append(job)
+    return list(groups.values())
+
+
+def plan_batch(digests: Sequence[Digest], jobs: Sequence[Job], summarizer: Summarizer) -> BatchPlan:
+    """One line per distinct question, named after the first job that asks it."""
+    files = {id(digest): index for index, digest in enumerate(digests)}
+    named: dict[str, list[Job]] = {}
+    lines: list[RequestLine] = []
+    for group in group_jobs(jobs):
+        name = custom_id(files[id(group[0].digest)], group[0], named)
+        named[name] = group
+        lines.append(RequestLine(custom_id=name, body=request_body(summarizer, group[0])))
+    return BatchPlan(lines=lines, jobs=named, work=work_identity(jobs))
+
+
+def read_results(data: bytes) -> list[ResultLine]:
+    """Result lines; an unreadable line is skipped, so its job simply goes live."""
+    results = []
+    for raw in data.splitlines():
+        if raw.strip():
+            try:
+                results.append(ResultLine.model_validate_json(raw))
+            except ValidationError:
+                continue
+    return results
+
+
+def judge(summarizer: Summarizer, job: Job, response: LineResponse | None) -> LineVerdict:
+    """Validate a batch answer exactly as the live path validates one (no re-ask: that happens live)."""
+    if response is None or response.status_code != 200:
+        return LineVerdict(fields=None)
+    try:
+        completion = ChatCompletion.model_validate(response.body)
+    except ValidationError:
+        return LineVerdict(fields=None)
+    usage = completion.usage
+    tokens = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else {}
+    try:
+        fields = summarizer.accept(job.request, content_of(completion))
+    except ValidationFailure:
+        return LineVerdict(fields=None, **tokens)
+    return LineVerdict(fields=fields, **tokens)
+
+
+class BatchRound:
+    """Submits (or resumes) the batch for a plan, waits for it and keeps every valid answer."""
+
+    def __init__(self, client: openai.AsyncOpenAI, journal: Journal, summarizer: Summarizer,
+                 report: RepairReport, emit: Emit, *, attempts: int) -> None:
+        self.client = client
+        self.journal = journal
+        self.summarizer = summarizer
+        self.report = report
+        self.emit = emit
+        self.attempts = attempts
+
+    async def run(self, plan: BatchPlan, *, wait: bool, poll_interval: float) -> None:
+        known = self.journal.batch(plan.work)
+        if known is not None and known[1] == DONE:
+            return  # read already: what it left unanswered goes live
+        batch_id = known[0] if known is not None else await self.submit(plan)
+        while True:
+            batch = await self.call(lambda: self.client.batches.retrieve(batch_id))
+            self.journal.set_batch(plan.work, batch.id, batch.status)
+            if batch.status in TERMINAL:
+                break
+            if not wait:
+                raise BatchPending(batch.id, batch.status)
+            await asyncio.sleep(poll_interval)
+        await self.collect(batch, plan)
+        for job in (job for jobs in plan.jobs.values() for job in jobs if job.outcome is None):
+            self.journal.set_batch(work_identity([job]), batch.id, DONE)
+        self.journal.set_batch(plan.work, batch.id, DONE)
+
+    async def submit(self, plan: BatchPlan) -> str:
+        """Upload and create; the id is journaled before anything else can go wrong."""
+        upload = (f"resummarize-{plan.work[:16]}.jsonl", plan.payload())
+        stored = await self.call(lambda: self.client.files.create(file=upload, purpose="batch"))
+        batch = await self.call(lambda: self.client.batches.create(
+            input_file_id=stored.id, endpoint=ENDPOINT, completion_window="24h",
+            metadata={"resummarize_work": plan.work},
+        ))
+        self.journal.set_batch(plan.work, batch.id, batch.status)
+        return batch.id
+
+    async def collect(self, batch: Batch, plan: BatchPlan) -> None:
+        """Read the output and error files; every valid answer goes to the journal at once."""
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if file_id is None:
+                continue
+            for line in read_results(await self.download(file_id)):
+                jobs = plan.jobs.get(line.custom_id)
+                if jobs is not None and line.response is not None:
+                    self.take(jobs, line.response)
+
+    async def download(self, file_id: str) -> bytes:
+        content = await self.call(lambda: self.client.files.content(file_id))
+        return content.content
+
+    def take(self, jobs: list[Job], response: LineResponse) -> None:
+        verdict = judge(self.summarizer, jobs[0], response)
+        totals = self.report.totals
+        totals.requests += 1
+        totals.prompt_tokens += verdict.prompt_tokens
+        totals.completion_tokens += verdict.completion_tokens
+        if verdict.fields is None:
+            return
+        for job in jobs:
+            self.journal.put(job.key, verdict.fields)
+            job.outcome = Outcome(fields=verdict.fields, attempts=1, requests=1,
+                                  prompt_tokens=verdict.prompt_tokens, completion_tokens=verdict.completion_tokens)
+            self.emit(EntryResult(id=job.entry.id, path=str(job.digest.path), status="repaired", attempts=1))
+
+    async def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """One Files/Batches call through the retry policy; what it gives up on stops the run."""
+        try:
+            async for attempt in policy(attempts=self.attempts):
+                with attempt:
+                    return await make()
+        except openai.APIStatusError as exc:
+            raise ProviderError(fatal_message(exc, self.client.api_key), status=exc.status_code) from exc
+        except openai.APIConnectionError as exc:
+            if is_replay_miss(exc):
+                raise ReplayMissError(None) from exc
+            raise ProviderError(f"the Batch API could not be reached ({type(exc).__name__}); "
+                                "run the same command again to resume") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def repair_batch(
+    paths: Sequence[Path],
+    options: RepairOptions,
+    *,
+    client: openai.AsyncOpenAI,
+    journal: Journal,
+    prompts: PromptSet,
+    wait: bool,
+    poll_interval: float,
+    on_result: Callable[[EntryResult], None] | None = None,
+    on_plan: Callable[[Run], None] | None = None,
+) -> RepairReport:
+    """The whole job through the Batch API, ending live for whatever the batch did not answer.
+
+    Raises `BatchPending` (nothing written) while the batch runs and `wait` is False.
+    """
+    started = time.monotonic()
+    run = prepare(paths, options, prompts)
+    if on_plan is not None:
+        on_plan(run)
+    engine = Engine(client, journal, prompts, options, on_result=on_result)
+
+    def emit(result: EntryResult) -> None:
+        run.report.record(result)
+        if on_result is not None:
+            on_result(result)
+
+    asked = [job for job in run.jobs if not engine.from_journal(job, run.report)]
+    fresh = [job for job in asked if not _tried(journal, job)]
+    try:
+        if fresh:
+            plan = plan_batch(run.digests, fresh, engine.summarizer)
+            batch = BatchRound(client, journal, engine.summarizer, run.report, emit, attempts=options.attempts)
+            await batch.run(plan, wait=wait, poll_interval=poll_interval)
+        await _live(engine, run, asked, emit)
+    except* ProviderError as group:
+        fatal = group.exceptions[0]
+        assert isinstance(fatal, ProviderError)
+        raise _stopped(run, options, started, fatal) from None
+    _finish(run, options, started)
+    return run.report
+
+
+async def _live(engine: Engine, run: Run, jobs: Sequence[Job], emit: Emit) -> None:
+    """Ask each remaining question once; only copies whose first job failed get their own try."""
+    groups = group_jobs(job for job in jobs if job.outcome is None)
+    await engine.run(Run(digests=run.digests, jobs=[group[0] for group in groups], report=run.report))
+    for head, *copies in groups:
+        if head.outcome is not None:
+            for job in copies:
+                job.outcome = head.outcome
+                emit(EntryResult(id=job.entry.id, path=str(job.digest.path), status="repaired",
+                                 attempts=head.outcome.attempts))
+    left = [job for group in groups for job in group[1:] if job.outcome is None]
+    await engine.run(Run(digests=run.digests, jobs=left, report=run.report))
+
+
+def _tried(journal: Journal, job: Job) -> bool:
+    """A job a finished batch could not answer goes live: asking a batch again would only delay it."""
+    known = journal.batch(work_identity([job]))
+    return known is not None and known[1] == DONE
+
+
+def _stopped(run: Run, options: RepairOptions, started: float, fatal: ProviderError) -> ProviderError:
+    """Keep what was validated and name every entry left unrepaired, as the live path does."""
+    _finish(run, options, started)
+    unfinished(run, str(fatal))
+    fatal.requests = run.report.totals.requests
+    fatal.report = run.report
+    return fatal
+
+
+def _finish(run: Run, options: RepairOptions, started: float) -> None:
+    write(apply(run), options, run.report)
+    run.report.wall_time = time.monotonic() - started
+
+
+def price(model: str) -> tuple[float, float] | None:
+    """Live (input, output) dollars per million tokens; `openai/gpt-4o-2024-08-06` finds gpt-4o."""
+    name = model.rsplit("/", 1)[-1]
+    known = [m for m in PRICES if name == m or name.startswith(m + "-")]
+    return PRICES[max(known, key=len)] if known else None
+
+
+def batch_cost_note(report: RepairReport, model: str) -> str:
+    """The dry-run estimate of what the planned requests cost live and through the Batch API."""
+    needs = report.totals.needs_repair
+    asked = max(needs - report.cached, 0)
+    prompt = report.estimated_prompt_tokens * asked // needs if needs else 0
+    completion = COMPLETION_ESTIMATE * asked
+    tokens = f"~{prompt:,} prompt + ~{completion:,} completion tokens"
+    rates = price(model)
+    if rates is None:
+        return f"{tokens}; the Batch API costs 50% of the live price of {model}"
+    live = (prompt * rates[0] + completion * rates[1]) / 1_000_000
+    return f"{tokens}: about {_dollars(live)} live, {_dollars(live * BATCH_DISCOUNT)} with the Batch API"
+
+
+def _dollars(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.1 else f"${amount:.4f}"
+

@@ -1,0 +1,170 @@
+"""The SQLite journal: validated answers survive the process, are shared between processes, and are keyed
+by everything that changes the question (and by nothing secret)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from resummarize.errors import InputError
+from resummarize.journal import AnswerKey, Journal, default_path
+
+ANSWER = {
+    "tldr": "提出 HaKAN：基于 Hahn-KAN 的时间序列预测。",
+    "motivation": "现有方法难以捕捉长程依赖。",
+    "method": "用 $\\beta$-加权的 Hahn 多项式替换样条。",
+    "result": "在 8 个基准上误差降低 12%。",
+    "conclusion": "HaKAN 简单而有效。",
+}
+
+
+def key(**changes: str) -> AnswerKey:
+    base = {
+        "paper_id": "2601.18800",
+        "title": "HaKAN: Hahn Kolmogorov-Arnold Networks",
+        "abstract": "We propose HaKAN, a forecaster built on Hahn polynomials.",
+        "language": "zh",
+        "model": "gpt-4o-mini",
+        "prompt_version": "v3",
+        "strategy": "regenerate",
+    }
+    return AnswerKey(**{**base, **changes})
+
+
+def test_put_then_get_round_trips_the_fields(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        assert journal.get(key()) is None
+        journal.put(key(), ANSWER)
+        assert journal.get(key()) == ANSWER
+        assert journal.count() == 1
+        journal.put(key(), {**ANSWER, "tldr": "更新后的摘要。"})
+        assert journal.get(key()) == {**ANSWER, "tldr": "更新后的摘要。"}
+        assert journal.count() == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"prompt_version": "v4"},
+        {"model": "gpt-4o"},
+        {"language": "en"},
+        {"strategy": "translate"},
+        {"abstract": "We propose HaKAN, a forecaster built on Hahn polynomials. (v2)"},
+        {"title": "HaKAN v2"},
+        {"paper_id": "2601.18801"},
+    ],
+)
+def test_anything_that_changes_the_question_misses(tmp_path: Path, change: dict[str, str]) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.put(key(), ANSWER)
+        assert journal.get(key(**change)) is None
+        assert key(**change).digest() != key().digest()
+
+
+def test_title_and_abstract_boundary_is_part_of_the_key() -> None:
+    """Moving text from the title to the abstract is another question, not the same bytes."""
+    assert key(title="A B", abstract="C").digest() != key(title="A", abstract="B C").digest()
+
+
+def test_wal_mode_is_on(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with Journal(path):
+        pass
+    probe = sqlite3.connect(path)
+    try:
+        assert probe.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        probe.close()
+
+
+def test_two_connections_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    with Journal(path) as first, Journal(path) as second:
+        first.put(key(), ANSWER)
+        assert second.get(key()) == ANSWER
+        second.put(key(paper_id="2601.18802"), {"tldr": "第二个。"})
+        assert first.get(key(paper_id="2601.18802")) == {"tldr": "第二个。"}
+        second.set_batch("work-1", "batch_abc", "in_progress")
+        assert first.batch("work-1") == ("batch_abc", "in_progress")
+        assert first.count() == second.count() == 2
+
+
+def test_answers_persist_after_close(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "cache" / "j.sqlite3"  # parents are created
+    journal = Journal(path)
+    journal.put(key(), ANSWER)
+    journal.set_batch("work-1", "batch_abc", "submitted")
+    journal.close()
+    with Journal(path) as reopened:
+        assert reopened.get(key()) == ANSWER
+        assert reopened.batch("work-1") == ("batch_abc", "submitted")
+
+
+def test_batch_ids_are_remembered_and_updated(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        assert journal.batch("work-1") is None
+        journal.set_batch("work-1", "batch_abc", "submitted")
+        journal.set_batch("work-2", "batch_def", "submitted")
+        journal.set_batch("work-1", "batch_abc", "completed")
+        assert journal.batch("work-1") == ("batch_abc", "completed")
+        assert journal.batch("work-2") == ("batch_def", "submitted")
+        assert journal.count() == 0  # batches are not answers
+
+
+def test_a_folder_in_the_way_is_an_input_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"a file where a folder should be")
+    with pytest.raises(InputError, match="cannot open the journal") as info:
+        Journal(blocker / "j.sqlite3")
+    assert info.value.path == str(blocker / "j.sqlite3")
+    assert isinstance(info.value.__cause__, OSError)
+
+
+def test_a_directory_as_the_journal_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot open the journal") as info:
+        Journal(tmp_path)
+    assert isinstance(info.value.__cause__, sqlite3.Error)
+
+
+def test_a_file_that_is_not_a_database_is_an_input_error_and_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite3"
+    data = b"these are my notes, not a database\n" * 200
+    path.write_bytes(data)
+    with pytest.raises(InputError, match="cannot open the journal"):
+        Journal(path)
+    assert path.read_bytes() == data
+
+
+def test_rows_hold_no_api_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-live-do-not-store-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    path = tmp_path / "j.sqlite3"
+    with Journal(path) as journal:
+        journal.put(key(), ANSWER)
+        journal.set_batch("work-1", "batch_abc", "submitted")
+    probe = sqlite3.connect(path)
+    try:
+        columns = [row[1] for row in probe.execute("PRAGMA table_info(answers)")]
+        assert columns == ["key", "paper_id", "fields", "model", "created"]
+        (row,) = probe.execute("SELECT key, paper_id, fields, model FROM answers").fetchall()
+        assert row[0] == key().digest()
+        assert len(row[0]) == 64
+        assert row[1:] == ("2601.18800", json.dumps(ANSWER, ensure_ascii=False), "gpt-4o-mini")
+        dump = "\n".join(probe.iterdump())
+    finally:
+        probe.close()
+    assert secret not in dump
+    assert set(AnswerKey.model_fields) == {
+        "paper_id", "title", "abstract", "language", "model", "prompt_version", "strategy"
+    }
+    assert secret.encode() not in path.read_bytes()
+    assert not any(secret.encode() in p.read_bytes() for p in tmp_path.iterdir())
+
+
+def test_default_path_is_a_sqlite_file_in_a_cache_folder() -> None:
+    path = default_path()
+    assert path.name == "journal.sqlite3"
+    assert "resummarize" in path.parts

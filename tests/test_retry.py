@@ -1,0 +1,257 @@
+"""The one retry policy: what is worth another try, what stops the run, and how long to wait.
+
+Errors are real `openai` exception objects built on real `httpx2` responses, with the bodies providers
+send; waits are recorded through the policy's `sleep` hook, so nothing here actually sleeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from resummarize.retry import MAX_RETRY_AFTER, Kind, classify, policy, retry_after
+
+URL = "http://127.0.0.1:9/v1/chat/completions"
+_CLASSES: dict[int, type[openai.APIStatusError]] = {
+    400: openai.BadRequestError,
+    401: openai.AuthenticationError,
+    403: openai.PermissionDeniedError,
+    404: openai.NotFoundError,
+    409: openai.ConflictError,
+    422: openai.UnprocessableEntityError,
+    429: openai.RateLimitError,
+}
+
+
+def request() -> httpx2.Request:
+    return httpx2.Request("POST", URL)
+
+
+def status_error(
+    status: int, body: object = None, headers: dict[str, str] | None = None
+) -> openai.APIStatusError:
+    """What the SDK raises for `status`: the class it picks, with the body as it passes it on."""
+    response = httpx2.Response(status, headers=headers or {}, request=request())
+    cls = _CLASSES.get(status, openai.InternalServerError if status >= 500 else openai.APIStatusError)
+    message = body.get("message", "error") if isinstance(body, dict) else "error"
+    return cls(str(message), response=response, body=body)
+
+
+def err(message: str, type_: str | None, code: str | int | None, param: str | None = None) -> dict[str, Any]:
+    return {"message": message, "type": type_, "param": param, "code": code}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (401, err("Incorrect API key provided: sk-***", "invalid_request_error", "invalid_api_key"), Kind.FATAL),
+        (403, err("Project does not have access to model", "invalid_request_error", "model_not_found"), Kind.FATAL),
+        (404, err("The model `gpt-9` does not exist", "invalid_request_error", "model_not_found"), Kind.FATAL),
+        (400, err("max context length is 128000 tokens", "invalid_request_error", "context_length_exceeded",
+                  "messages"), Kind.FATAL),
+        (400, None, Kind.FATAL),  # an HTML error page: no body the SDK could parse
+        (400, err("Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+                  "invalid_request_error", None, "response_format"), Kind.MODE_REJECTED),
+        # DeepSeek names the response format only in the message
+        (400, err("This response_format type is unavailable now", "invalid_request_error",
+                  "invalid_request_error"), Kind.MODE_REJECTED),
+        (400, err("Invalid value for 'tool_choice'", "invalid_request_error", None, "tool_choice"),
+         Kind.MODE_REJECTED),
+        # vLLM without tool parsing: numeric code, the problem only in the message
+        (400, err('"auto" tool choice requires --enable-auto-tool-choice', "BadRequestError", 400),
+         Kind.MODE_REJECTED),
+        # some servers send the whole envelope as the body
+        (422, {"error": err("response_format is not supported", "invalid_request_error", None)},
+         Kind.MODE_REJECTED),
+        (422, {"detail": [{"loc": ["body", "messages"], "msg": "field required"}]}, Kind.FATAL),
+        (429, err("Rate limit reached for gpt-4o-mini", "requests", "rate_limit_exceeded"), Kind.TRANSIENT),
+        (429, err("You exceeded your current quota", "insufficient_quota", "insufficient_quota"), Kind.FATAL),
+        (408, None, Kind.TRANSIENT),
+        (409, err("conflict", None, None), Kind.TRANSIENT),
+        (500, err("The server had an error", "server_error", None), Kind.TRANSIENT),
+        (502, None, Kind.TRANSIENT),
+        (503, err("The engine is currently overloaded", "server_error", None), Kind.TRANSIENT),
+    ],
+)
+def test_classify_status_errors(status: int, body: object, kind: Kind) -> None:
+    assert classify(status_error(status, body)) is kind
+
+
+def test_classify_connection_errors_are_transient() -> None:
+    assert classify(openai.APIConnectionError(request=request())) is Kind.TRANSIENT
+    assert classify(openai.APITimeoutError(request=request())) is Kind.TRANSIENT
+
+
+class _ReplayMiss(CannotOverwriteExistingCassetteException):  # type: ignore[misc]  # vcr ships no types
+    def __init__(self) -> None:
+        Exception.__init__(self, "no match for the request in the cassette")
+
+
+def test_classify_replay_miss_is_fatal_not_a_connection_blip() -> None:
+    exc = openai.APIConnectionError(request=request())
+    exc.__cause__ = _ReplayMiss()
+    assert classify(exc) is Kind.FATAL
+
+
+@pytest.mark.parametrize("exc", [ValueError("bad json"), KeyError("tldr"), RuntimeError("boom")])
+def test_classify_other_errors_are_not_provider_errors(exc: BaseException) -> None:
+    assert classify(exc) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after": "0.25"}, 0.25),
+        ({"retry-after-ms": "250", "Retry-After": "30"}, 0.25),  # the precise one wins
+        ({"retry-after-ms": "soon", "Retry-After": "3"}, 3.0),  # garbage falls through
+        ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),
+        ({"Retry-After": "later"}, None),
+        ({"Retry-After": "-5"}, None),
+        ({"Retry-After": "inf"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
+    assert retry_after(status_error(429, None, headers)) == seconds
+
+
+def test_retry_after_without_a_response() -> None:
+    assert retry_after(openai.APIConnectionError(request=request())) is None
+    assert retry_after(ValueError("x")) is None
+
+
+class Script:
+    """A call that fails with the given errors in turn, then answers."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "answer"
+
+
+class Sleeps(list[float]):
+    """A `sleep` for the policy that records how long it was asked to wait, and returns at once."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+async def run(script: Script, **settings: Any) -> tuple[str, list[float], list[float]]:
+    """Drive `script` through the policy; return the answer, the waits slept and the pauses asked for."""
+    waits = Sleeps()
+    pauses: list[float] = []
+    async for attempt in policy(sleep=waits, on_retry_after=pauses.append, **settings):
+        with attempt:
+            return await script(), waits, pauses
+    raise AssertionError("the policy neither returned nor raised")
+
+
+async def test_transient_errors_are_retried_with_growing_backoff() -> None:
+    script = Script(status_error(500), status_error(503), openai.APIConnectionError(request=request()))
+    answer, waits, pauses = await run(script, attempts=6, base=0.5, cap=30.0)
+    assert answer == "answer"
+    assert script.calls == 4
+    assert len(waits) == 3
+    assert 0.5 <= waits[0] <= 1.0
+    assert 1.0 <= waits[1] <= 1.5
+    assert 2.0 <= waits[2] <= 2.5
+    assert pauses == []
+
+
+async def test_backoff_is_capped() -> None:
+    script = Script(*(status_error(502) for _ in range(5)))
+    _, waits, _ = await run(script, attempts=6, base=0.5, cap=1.2)
+    assert len(waits) == 5
+    assert max(waits) <= 1.2
+
+
+async def test_gives_up_after_n_attempts_with_the_last_error() -> None:
+    last = status_error(503, err("overloaded, third time", "server_error", None))
+    script = Script(status_error(503), status_error(500), last, status_error(500))
+    with pytest.raises(openai.InternalServerError) as info:
+        await run(script, attempts=3)
+    assert info.value is last
+    assert script.calls == 3
+
+
+async def test_fatal_errors_are_not_retried() -> None:
+    bad_key = status_error(401, err("Incorrect API key", "invalid_request_error", "invalid_api_key"))
+    script = Script(bad_key)
+    waits = Sleeps()
+    with pytest.raises(openai.AuthenticationError):
+        async for attempt in policy(sleep=waits):
+            with attempt:
+                await script()
+    assert script.calls == 1
+    assert waits == []
+
+
+async def test_mode_rejection_and_other_errors_are_not_retried() -> None:
+    rejected = status_error(400, err("This response_format type is unavailable now", "x", "x"))
+    for exc in (rejected, ValueError("not a provider error")):
+        script = Script(exc)
+        with pytest.raises(type(exc)):
+            await run(script)
+        assert script.calls == 1
+
+
+async def test_retry_after_is_honoured_and_pauses_everyone() -> None:
+    script = Script(
+        status_error(429, err("Rate limit", "requests", "rate_limit_exceeded"), {"Retry-After": "7"}),
+        status_error(503, None, {"retry-after-ms": "1500"}),
+    )
+    answer, waits, pauses = await run(script, attempts=5)
+    assert answer == "answer"
+    assert waits == [7.0, 1.5]
+    assert pauses == [7.0, 1.5]
+
+
+async def test_retry_after_zero_retries_at_once() -> None:
+    script = Script(status_error(429, None, {"Retry-After": "0"}))
+    _, waits, pauses = await run(script)
+    assert waits == [0.0]
+    assert pauses == [0.0]
+
+
+async def test_a_retry_after_too_long_to_wait_for_gives_up_at_once() -> None:
+    """A provider asking for an hour gets a failed entry, not a run that hangs (nor a paused pool)."""
+    too_long = status_error(429, err("Rate limit", "requests", "rate_limit_exceeded"),
+                            {"Retry-After": str(int(MAX_RETRY_AFTER) + 3000)})
+    script = Script(too_long)
+    waits = Sleeps()
+    pauses: list[float] = []
+    with pytest.raises(openai.RateLimitError) as info:
+        async for attempt in policy(sleep=waits, on_retry_after=pauses.append):
+            with attempt:
+                await script()
+    assert info.value is too_long
+    assert script.calls == 1
+    assert waits == []
+    assert pauses == []
+
+
+async def test_a_retry_after_just_within_the_limit_is_waited_for() -> None:
+    script = Script(status_error(429, None, {"Retry-After": str(int(MAX_RETRY_AFTER))}))
+    _, waits, pauses = await run(script)
+    assert waits == [MAX_RETRY_AFTER]
+    assert pauses == [MAX_RETRY_AFTER]
+
+
+async def test_policy_works_without_a_pause_hook() -> None:
+    script = Script(status_error(429, None, {"Retry-After": "2"}))
+    waits = Sleeps()
+    async for attempt in policy(sleep=waits):
+        with attempt:
+            assert await script() == "answer"
+    assert waits == [2.0]
