@@ -52,6 +52,7 @@ def timed_run(fake: FakeProvider, copies: int, **options: object) -> tuple[float
 
 def concurrency_part(latency: float, limit: int, copies: int) -> str:
     with FakeProvider(latency=latency, max_concurrency=limit) as fake:
+        timed_run(fake, 1, concurrency=limit)  # warm-up: imports, the language-ID model (~1 s, once)
         ours, repaired, requests = timed_run(fake, copies, concurrency=limit)
         too_many = fake.count(status=429)
         sequential, seq_repaired, _ = timed_run(fake, copies, concurrency=1)

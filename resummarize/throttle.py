@@ -8,6 +8,7 @@ import asyncio
 import math
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,16 @@ from aiolimiter import AsyncLimiter
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+#: Request limits are per minute; a little margin absorbs the trip to the provider and clock skew.
+WINDOW = 60.0
+MARGIN = 0.1
+
+
+def _integer(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def parse_duration(value: str) -> float | None:
@@ -35,8 +46,10 @@ def parse_duration(value: str) -> float | None:
 class Throttle:
     """Gate every request passes through.
 
-    The provider's `remaining` budget is read from each response; requests started after that response
-    are subtracted, so the pool slows down *before* the provider answers 429, not after.
+    Three signals, all honoured: a shared cool-down after a 429 (Retry-After), the provider's
+    `remaining` budget (requests started since that response are subtracted, so the pool slows down
+    *before* a 429, not after), and, once the provider has named its per-minute limit, our own record
+    of what we sent in the last minute, so that the pool resumes the moment the window frees a slot.
     """
 
     def __init__(
@@ -52,8 +65,9 @@ class Throttle:
         self._resume_at = 0.0
         self._remaining: int | None = None
         self._reset_at = 0.0
-        self._reset_every = 1.0
         self._started_since_header = 0
+        self._limit: int | None = None
+        self._sent: deque[float] = deque()
         self.in_flight = 0
         self.cooldowns = 0
 
@@ -65,39 +79,34 @@ class Throttle:
             self.cooldowns += 1
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn the provider's remaining request budget from a response."""
-        remaining = headers.get("x-ratelimit-remaining-requests")
-        reset = headers.get("x-ratelimit-reset-requests")
+        """Learn the provider's request limit and remaining budget from a response."""
+        limit = _integer(headers.get("x-ratelimit-limit-requests"))
+        if limit is not None and limit > 0:
+            self._limit = limit
+        remaining = _integer(headers.get("x-ratelimit-remaining-requests"))
         if remaining is None:
             return
-        try:
-            self._remaining = int(remaining)
-        except ValueError:
-            return
+        reset = headers.get("x-ratelimit-reset-requests")
         seconds = parse_duration(reset) if reset else None
-        self._reset_every = max(seconds if seconds is not None else 1.0, 0.01)
-        self._reset_at = self._clock() + self._reset_every
+        self._remaining = remaining
+        self._reset_at = self._clock() + (seconds if seconds is not None else 1.0)
         self._started_since_header = 0
 
+    def _delay(self, now: float) -> float:
+        """Seconds until every pacing rule lets one more request go (0: go now)."""
+        delays = [self._resume_at - now]
+        if self._remaining is not None and self._remaining - self._started_since_header <= 0:
+            delays.append(self._reset_at - now)  # past the reset, the budget no longer binds
+        if self._limit is not None:
+            while self._sent and self._sent[0] <= now - WINDOW:
+                self._sent.popleft()
+            if len(self._sent) >= self._limit:
+                delays.append(self._sent[-self._limit] + WINDOW + MARGIN - now)
+        return max(delays)
+
     async def _wait_for_budget(self) -> None:
-        while True:
-            now = self._clock()
-            if now < self._resume_at:
-                await asyncio.sleep(self._resume_at - now)
-                continue
-            budget_spent = (
-                self._remaining is not None
-                and self._remaining - self._started_since_header <= 0
-                and now < self._reset_at
-            )
-            if budget_spent:
-                await asyncio.sleep(max(self._reset_at - now, 0.01))
-                if self._clock() >= self._reset_at:
-                    # One slot frees at reset: let one request through; its response tells us more.
-                    self._remaining = self._started_since_header + 1
-                    self._reset_at = self._clock() + self._reset_every
-                continue
-            return
+        while (delay := self._delay(self._clock())) > 0:
+            await asyncio.sleep(delay)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -108,6 +117,9 @@ class Throttle:
                 await self._limiter.acquire()
                 await self._wait_for_budget()
             self._started_since_header += 1
+            self._sent.append(self._clock())
+            if self._limit is None and len(self._sent) > 4096:
+                self._sent.popleft()  # no limit known yet: keep the record bounded
             self.in_flight += 1
             try:
                 yield
