@@ -1,0 +1,398 @@
+"""A watching worker for daily pipelines: repair every digest that appears or changes in a folder.
+
+Polling, not inotify: it works the same on network mounts, in containers and in CI, and a daily
+pipeline does not need sub-second reactions. Each file is repaired under an exclusive lock and reloaded
+once the lock is held, so two workers on one folder never write one file and never ask twice for one
+paper. A markdown digest rendered from an enhanced JSONL file is not repaired on its own (it would be
+judged in the wrong language and its papers asked for a second time): it is re-rendered from the JSONL
+file whenever the worker rewrote that file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import openai
+
+from resummarize.digest import JsonlDigest, iter_digest_paths, load, raw_sibling
+from resummarize.errors import InputError, ProviderError, UsageError
+from resummarize.journal import Journal
+from resummarize.language import Language, from_environment, resolve
+from resummarize.prompts import PromptSet
+from resummarize.render import render_markdown
+from resummarize.repair import RepairOptions, Run, repair
+from resummarize.report import RepairReport
+from resummarize.writer import write_atomic
+
+#: Watch mode leaves a file alone until it has been quiet this long: a pipeline may still be writing it,
+#: and replacing a file under an open writer loses whatever it writes next.
+SETTLE = 5.0
+#: A file whose mtime was this much older than our last read of it cannot have changed unseen with the
+#: same mtime and size (coarse timestamps go up to 2 s), so its content need not be hashed again.
+RACY_NS = 2_000_000_000
+#: Watch mode asks again for entries that failed (an outage, a flaky model) after this long, not every pass.
+RETRY_FAILED = 3600.0
+#: Times to retry a lock whose file another worker removed while we were taking it.
+LOCK_TRIES = 5
+_ENHANCED = re.compile(r"(?P<day>.+)_AI_enhanced_(?P<language>[^/\\]+)\.jsonl")
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a file held when last seen; two signatures are equal when the content is."""
+
+    sha256: str
+    mtime_ns: int = field(compare=False)
+    size: int = field(compare=False)
+    seen_ns: int = field(compare=False)
+
+
+Fingerprint = tuple[Signature, ...]
+
+
+def observe(path: Path, previous: Signature | None = None) -> Signature | None:
+    """The file's signature, hashing only when its stat no longer proves it unchanged; None if gone."""
+    try:
+        st, old = path.stat(), previous
+        if old and (st.st_mtime_ns, st.st_size) == (old.mtime_ns, old.size) and old.seen_ns - st.st_mtime_ns > RACY_NS:
+            return old
+        seen = time.time_ns()
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+    return Signature(hashlib.sha256(data).hexdigest(), st.st_mtime_ns, len(data), seen)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[bool]:
+    """Hold `.<name>.lock` beside `path` exclusively; yields False when another process holds it.
+
+    The lock file is removed while still locked, so a folder is not littered (nor a `git add .`
+    polluted). A process that opened the old file before the removal sees, once it holds the lock,
+    that the path no longer names that file, and starts over: two holders can never coexist.
+    """
+    lock = path.with_name(f".{path.name}.lock")
+    fd = _acquire(lock)
+    if fd is None:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _acquire(lock: Path) -> int | None:
+    for _ in range(LOCK_TRIES):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InputError(lock, f"cannot create the lock file: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                return None
+            raise InputError(lock, f"cannot lock: {exc.strerror or exc}") from exc
+        try:
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = -1
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)  # the holder before us removed it: take the new one
+    return None
+
+
+def render_targets(paths: Iterable[Path], preferred: Language | None) -> dict[Path, list[Path]]:
+    """The markdown digests each enhanced JSONL file is rendered into, by upstream's naming.
+
+    `DAY_AI_enhanced_L.jsonl` renders into `DAY_AI_enhanced_L.md` and, as upstream's converter names
+    it, `DAY.md`; when several languages share a day, `DAY.md` belongs to the preferred language only.
+    """
+    days: dict[Path, list[tuple[Path, str]]] = {}
+    for path in paths:
+        match = _ENHANCED.fullmatch(path.name)
+        if match:
+            days.setdefault(path.with_name(match["day"] + ".md"), []).append((path, match["language"]))
+    targets: dict[Path, list[Path]] = {}
+    for shared, group in days.items():
+        for path, language in group:
+            targets[path] = [path.with_suffix(".md")]
+            if len(group) == 1 or (preferred is not None and _names(language, preferred)):
+                targets[path].append(shared)
+    return targets
+
+
+def _names(value: str, language: Language) -> bool:
+    try:
+        return resolve(value) == language
+    except UsageError:  # a language we do not know cannot be the preferred one
+        return False
+
+
+@dataclass
+class PassSummary:
+    """What one pass did, for the exit code of `--once`."""
+
+    files: int = 0
+    failed: int = 0  # entries still broken (in a dry run: entries that need repair)
+    errors: int = 0
+    skipped: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed or self.errors else 0
+
+
+class Worker:
+    """Remembers what each file held when last handled, and handles the files that changed since."""
+
+    def __init__(
+        self, folder: Path, options: RepairOptions, *, make_client: Callable[[], openai.AsyncOpenAI],
+        journal: Journal, prompts: PromptSet, log: Log, stop: threading.Event, settle: float = 0.0,
+        retry_failed: float = RETRY_FAILED,
+    ) -> None:
+        self.folder = folder
+        self.options = options
+        self.make_client = make_client
+        self.journal = journal
+        self.prompts = prompts
+        self.log = log
+        self.stop = stop
+        self.settle = settle
+        self.retry_failed = retry_failed
+        self.seen: dict[Path, Fingerprint] = {}
+        self.retry_at: dict[Path, float] = {}  # files left with failed entries, by monotonic time
+        settings = options.settings
+        self.preferred = resolve(settings.language) if settings.language else from_environment(
+            settings.environment_language)
+
+    def run_pass(self) -> PassSummary:
+        """One look at the folder; raises ProviderError when the provider refuses the configuration."""
+        listing = list(iter_digest_paths([self.folder]))
+        targets = render_targets(listing, self.preferred)
+        derived = {md for mds in targets.values() for md in mds}
+        work = [path for path in listing if path not in derived and self._changed(path)]
+        present = set(listing)
+        self.seen = {path: sig for path, sig in self.seen.items() if path in present}
+        self.retry_at = {path: due for path, due in self.retry_at.items() if path in present}
+        summary = PassSummary()
+        if work and not self.stop.is_set():
+            asyncio.run(self._handle(work, targets, summary))
+        return summary
+
+    def _fingerprint(self, path: Path) -> Fingerprint | None:
+        """The file and, when missing papers are restored, the raw crawl it is completed from."""
+        sources = self._sources(path)
+        previous = dict(zip(sources, self.seen.get(path, ()), strict=False))
+        signatures = []
+        for source in sources:
+            signature = observe(source, previous.get(source))
+            if signature is None:
+                return None
+            signatures.append(signature)
+        return tuple(signatures)
+
+    def _sources(self, path: Path) -> list[Path]:
+        raw = raw_sibling(path) if self.options.restore_missing else None
+        return [path] if raw is None else [path, raw]
+
+    def _changed(self, path: Path) -> bool:
+        try:
+            if self.settle and time.time() - max(s.stat().st_mtime for s in self._sources(path)) < self.settle:
+                return False  # still being written, perhaps
+            if time.monotonic() >= self.retry_at.get(path, float("inf")):
+                return True
+            current = self._fingerprint(path)
+        except (OSError, InputError):
+            return True  # let the pass report why it cannot be read
+        if current is None:
+            return False
+        if self.seen.get(path) == current:
+            self.seen[path] = current  # same content: keep the fresher stat so it need not be hashed
+            return False
+        return True
+
+    async def _handle(self, paths: list[Path], targets: dict[Path, list[Path]], summary: PassSummary) -> None:
+        client = None if self.options.dry_run else self.make_client()
+        try:
+            for path in paths:
+                if self.stop.is_set():
+                    break
+                await self._one(path, client, targets.get(path, []), summary)
+        finally:
+            if client is not None:
+                await client.close()
+
+    async def _one(self, path: Path, client: openai.AsyncOpenAI | None, markdown: list[Path],
+                   summary: PassSummary) -> None:
+        try:
+            with file_lock(path) as held:
+                if not held:
+                    summary.skipped += 1
+                    self.log(f"skipped {path}: locked by another worker")
+                    return
+                await self._locked(path, client, markdown, summary)
+        except InputError as exc:
+            summary.errors += 1
+            self.log(f"error {path}: {_reason(path, exc)}")
+
+    async def _locked(self, path: Path, client: openai.AsyncOpenAI | None, markdown: list[Path],
+                      summary: PassSummary) -> None:
+        """Repair a file we hold the lock of, from what it holds now (another worker may have been first)."""
+        before = self._fingerprint(path)
+        if before is None:
+            return  # removed meanwhile
+        self.seen[path] = before  # a malformed file is retried only once it changes
+        restored: set[str] = set()
+
+        def plan(run: Run) -> None:
+            restored.update(job.entry.id for job in run.jobs if job.index is None)
+
+        try:
+            report = await repair([path], self.options, client=client, journal=self.journal,
+                                  prompts=self.prompts, on_plan=plan, stop=self.stop)
+        except ProviderError as exc:
+            if isinstance(exc.report, RepairReport):
+                self._done(path, exc.report, restored, markdown, summary)
+            self.log(f"fatal {path}: {exc}")
+            raise
+        self._done(path, report, restored, markdown, summary)
+
+    def _done(self, path: Path, report: RepairReport, restored: set[str], markdown: list[Path],
+              summary: PassSummary) -> None:
+        summary.files += 1
+        self.log(_describe(path, report, restored, self.options.dry_run))
+        if self.options.dry_run:
+            summary.failed += report.totals.needs_repair
+            return
+        summary.failed += report.totals.failed
+        if report.totals.failed:
+            self.retry_at[path] = time.monotonic() + self.retry_failed
+        else:
+            self.retry_at.pop(path, None)
+        if not report.written:
+            return
+        self.seen[path] = self._fingerprint(path) or ()
+        for target in markdown:
+            self._render(path, target)
+
+    def _render(self, source: Path, target: Path) -> None:
+        if not target.is_file():
+            return
+        digest = load(source)
+        if not isinstance(digest, JsonlDigest):
+            return
+        data = render_markdown(digest).encode("utf-8")
+        if target.read_bytes() != data:
+            write_atomic(target, data)
+            self.log(f"rendered {target}")
+
+
+def _reason(path: Path, exc: InputError) -> str:
+    if exc.path != str(path):
+        return str(exc)  # the raw crawl beside it, or the lock file
+    return exc.message if exc.line is None else f"line {exc.line}: {exc.message}"
+
+
+def _describe(path: Path, report: RepairReport, restored: set[str], dry_run: bool) -> str:
+    """One log line with the counts of a file's repair."""
+    totals = report.totals
+    if dry_run:
+        return f"plan {path}: {totals.needs_repair} need repair, {report.cached} in journal"
+    if not totals.needs_repair:
+        return f"clean {path}"
+    done = [e for e in report.entries if e.status == "repaired"]
+    back = sum(1 for e in done if e.id in restored)
+    left = totals.needs_repair - totals.repaired - totals.failed
+    verb = "stopped" if left else "repaired" if totals.repaired else "failed"
+    rest = f", {left} left for the next run" if left else ""
+    return (f"{verb} {path}: {len(done) - back} repaired, {totals.failed} failed, {totals.requests} requests, "
+            f"{back} restored, {report.cached} from journal{rest}")
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
+    """SIGTERM and SIGINT set `stop` (requests in flight finish, what was validated is written).
+
+    A second SIGINT interrupts at once. Handlers can only be set from the main thread; elsewhere the
+    caller's own `stop` is the only way to end the worker. Yields the signals received.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, handle)
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+def run_worker(
+    folder: Path, options: RepairOptions, *, make_client: Callable[[], openai.AsyncOpenAI], journal_path: Path,
+    prompts: PromptSet, interval: float, once: bool, log: Log, settle: float = SETTLE,
+) -> int:
+    """Watch `folder` until SIGTERM/SIGINT (exit 0), or make one pass with `once`.
+
+    `once` exits 0 when nothing is left to repair and 1 when entries failed or a file could not be
+    read; a fatal provider error exits with its code (3) at once. `settle` applies to watch mode only:
+    a one-shot run comes after the pipeline step that wrote the files.
+    """
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a folder")
+    if options.out is not None or options.batch:
+        raise UsageError("the worker repairs files in place with direct requests: --out and --batch do not apply")
+    stop = threading.Event()
+    with Journal(journal_path) as journal, stop_on_signals(stop) as received:
+        worker = Worker(folder, options, make_client=make_client, journal=journal, prompts=prompts, log=log,
+                        stop=stop, settle=0.0 if once else settle)
+        if not once:
+            log(f"watching {folder} every {interval:g} s")
+        code = _loop(worker, once, interval)
+    if received:
+        log(f"stopped by {signal.Signals(received[0]).name}: validated answers are written")
+    return code
+
+
+def _loop(worker: Worker, once: bool, interval: float) -> int:
+    while True:
+        try:
+            summary = worker.run_pass()
+        except ProviderError as exc:
+            return exc.exit_code
+        if worker.stop.is_set() or (not once and worker.stop.wait(interval)):
+            return 0
+        if once:
+            return summary.exit_code
