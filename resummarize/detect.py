@@ -11,11 +11,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from resummarize.errors import UsageError
-from resummarize.language import Language, matches
-from resummarize.model import FIELDS, Entry, canonical
+from resummarize.language import Language, matches, matches_many
+from resummarize.model import FIELDS, LEGACY_KEYS, Entry
 
 #: Every reason a field can be broken for. When several apply, the first of
 #: empty > placeholder > corrupted > wrong_language is reported.
@@ -78,13 +78,19 @@ class Placeholders:
         self._exact = frozenset(exact)
         self._prefixes = tuple(prefixes)
         self._initials = frozenset(key[0] for key in (*exact, *prefixes))
+        # Normalising folds width, case and runs of spaces: a field far longer than every exact
+        # placeholder can only be a prefix match, and only its head needs normalising.
+        self._longest = 2 * max((len(key) for key in exact), default=0) + 8
+        self._head = 2 * max((len(key) for key in prefixes), default=0) + 8
 
     def matches(self, text: str, initial: str | None = None) -> bool:
         """True when the whole field is a placeholder (a summary that mentions "error" is not)."""
         if (_initial(text) if initial is None else initial) not in self._initials:
             return False
-        key = _normal(text)
-        return key in self._exact or key.startswith(self._prefixes)
+        if len(text) <= self._longest:
+            key = _normal(text)
+            return key in self._exact or key.startswith(self._prefixes)
+        return bool(self._prefixes) and _normal(text[: self._head]).startswith(self._prefixes)
 
     def __repr__(self) -> str:
         extra = self.patterns[len(DEFAULT_PLACEHOLDERS) :]
@@ -93,6 +99,8 @@ class Placeholders:
 
 class EntryVerdict(BaseModel):
     """What is wrong with one entry: its broken fields (file key -> reason) and whether it was refused."""
+
+    model_config = ConfigDict(frozen=True)
 
     fields: dict[str, str]
     refused: bool
@@ -113,17 +121,19 @@ _REFUSAL_KEY = _normal(REFUSAL)
 def is_refusal(text: str, initial: str | None = None) -> bool:
     """True for the compliance notice itself, not for a summary that talks about compliance."""
     first = _initial(text) if initial is None else initial
-    return first == _REFUSAL_KEY[0] and _normal(text) == _REFUSAL_KEY
+    return first == _REFUSAL_KEY[0] and len(text) < 2 * len(_REFUSAL_KEY) and _normal(text) == _REFUSAL_KEY
 
 
 def field_reason(text: str, language: Language, placeholders: Placeholders) -> str | None:
     """Why one field is broken (one of `REASONS`), or None when it is fine or is a refusal."""
-    reason = _reason(text, language, placeholders)
+    reason = _form_reason(text, placeholders)
+    if reason is None and not matches(text.strip(), language):
+        return "wrong_language"
     return None if reason == "refused" else reason
 
 
-def _reason(text: str, language: Language, placeholders: Placeholders) -> str | None:
-    """`field_reason`, with refusals told apart as "refused"."""
+def _form_reason(text: str, placeholders: Placeholders) -> str | None:
+    """Everything but the language: empty, refused, placeholder or corrupted."""
     stripped = text.strip()
     if not stripped:
         return "empty"
@@ -134,9 +144,11 @@ def _reason(text: str, language: Language, placeholders: Placeholders) -> str | 
         return "placeholder"
     if _DAMAGE.search(text.strip(" \r\n")):
         return "corrupted"
-    if not matches(stripped, language):
-        return "wrong_language"
     return None
+
+
+_FIELD_SET = frozenset(FIELDS)
+_CLEAN = EntryVerdict(fields={}, refused=False)  # the common case, shared (verdicts are frozen)
 
 
 def check_entry(entry: Entry, language: Language, placeholders: Placeholders) -> EntryVerdict:
@@ -147,19 +159,29 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
     broken: dict[str, str] = {}
     refused = False
     present: set[str] = set()
+    prose: dict[str, str] = {}  # fields whose form is fine: their language is checked together
     for key, text in entry.fields.items():
-        name = canonical(key)
-        if name not in FIELDS or name in present:
+        name = LEGACY_KEYS.get(key, key)
+        if name not in _FIELD_SET or name in present:
             continue
         present.add(name)
-        reason = _reason(text, language, placeholders)
-        if reason == "refused":
+        reason = _form_reason(text, placeholders)
+        if reason is None:
+            prose[key] = text.strip()
+        elif reason == "refused":
             refused = True
-        elif reason is not None:
+        else:
             broken[key] = reason
+    for key, fits in zip(prose, matches_many(list(prose.values()), language), strict=True):
+        if not fits:
+            broken[key] = "wrong_language"
+    if broken:  # keep the entry's own field order
+        broken = {key: broken[key] for key in entry.fields if key in broken}
     for name in FIELDS:
         if name not in present:
             broken[name] = "empty"
+    if not broken and not refused:
+        return _CLEAN
     return EntryVerdict.model_construct(fields=broken, refused=refused)  # built here, valid by construction
 
 
@@ -168,13 +190,13 @@ def _bare_id(paper_id: str) -> str:
     return re.sub(r"v\d+$", "", paper_id.strip())
 
 
-def missing_ids(enhanced: Iterable[Entry], raw: Iterable[Entry]) -> list[str]:
+def missing_ids(enhanced: Iterable[str], raw: Iterable[str]) -> list[str]:
     """Ids of the raw crawl that the enhanced file dropped, in raw order, each once."""
-    seen = {_bare_id(entry.id) for entry in enhanced}
+    seen = {_bare_id(paper_id) for paper_id in enhanced}
     missing: list[str] = []
-    for entry in raw:
-        bare = _bare_id(entry.id)
+    for paper_id in raw:
+        bare = _bare_id(paper_id)
         if bare not in seen:
             seen.add(bare)
-            missing.append(entry.id)
+            missing.append(paper_id)
     return missing

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple
@@ -250,6 +250,7 @@ def detect(text: str) -> str | None:
 
 
 _COMMON_HAN = re.compile(r"[\u4e00-\u9fff]+")
+_ANY_KANA = re.compile(r"[\u3040-\u30ff]")  # a superset (with ・ and ー): a hit only means "look closer"
 #: English words that German, French, Spanish and Italian prose does not use: a cheap "this is English".
 _ENGLISH_WORDS = frozenset(
     {
@@ -269,12 +270,33 @@ def _obviously(text: str, language: Language) -> bool:
     """
     if language.script == "Han":
         han = len(text) - len(_COMMON_HAN.sub("", text))  # a lower bound: the common block only
-        return han >= 4 and han >= _OWN_MIN * len(text) and not _SCRIPTS["Kana"].search(text)
+        return han >= 4 and han >= _OWN_MIN * len(text) and not _ANY_KANA.search(text)
     if language.code == "en" and text.isascii():
         words = text.lower().split()
         hits = sum(word in _ENGLISH_WORDS for word in words)
         return hits >= 2 and hits >= 0.08 * len(words)
     return False
+
+
+def matches_many(texts: Sequence[str], language: Language) -> list[bool]:
+    """`matches` for each of several texts (an entry's fields); for a Han target one pass over all
+    of them usually settles it.
+
+    Sound bound: a text's Han characters are at least its length, minus its ASCII characters, minus
+    every non-ASCII character of all the texts that is not (common) Han.
+    """
+    if language.script != "Han" or len(texts) < 2:
+        return [matches(text, language) for text in texts]
+    joined = "\n".join(texts)
+    if _ANY_KANA.search(joined):
+        return [matches(text, language) for text in texts]
+    ascii_counts = [len(text.encode("ascii", "ignore")) for text in texts]
+    han = len(joined) - len(_COMMON_HAN.sub("", joined))
+    spare = sum(len(text) for text in texts) - sum(ascii_counts) - han
+    return [
+        (len(text) - ascii - spare >= max(4, _OWN_MIN * len(text))) or matches(text, language)
+        for text, ascii in zip(texts, ascii_counts, strict=True)
+    ]
 
 
 def matches(text: str, language: Language) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -70,8 +70,9 @@ class Digest(ABC):
     def set_fields(self, index: int, values: Mapping[str, str]) -> None:
         """Replace some LLM fields of `entries[index]` (file keys); only their bytes change."""
 
-    def insert(self, position: int, entry: Entry) -> None:
-        """Add a new entry before `entries[position]`; formats that cannot hold new papers refuse."""
+    def insert(self, position: int, entry: Entry, raw: Mapping[str, Any] | None = None) -> None:
+        """Add a new entry before `entries[position]` (`raw`: the paper's crawl object, for keys an
+        Entry does not carry); formats that cannot hold new papers refuse."""
         raise NotImplementedError(f"{self.format} digests cannot take new entries")
 
     @property

@@ -14,20 +14,21 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import openai
 from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders
-from resummarize.digest import iter_digest_paths, load
+from resummarize.digest import iter_digest_paths, load, read_raw_objects
+from resummarize.digest.jsonl import entry_from
 from resummarize.errors import ProviderError, SummaryError, UsageError
 from resummarize.journal import AnswerKey, Journal
 from resummarize.language import Language
-from resummarize.model import Digest, Entry
+from resummarize.model import FIELDS, Digest, Entry
 from resummarize.prompts import PromptSet
 from resummarize.report import EntryResult, RepairReport
-from resummarize.scan import Settings, plan_digest
+from resummarize.scan import Plan, Settings, plan_digest
 from resummarize.summarize import Negotiator, Outcome, Summarizer, SummaryRequest
 from resummarize.throttle import Throttle
 from resummarize.writer import backup, write_atomic
@@ -65,7 +66,10 @@ class Job:
     request: SummaryRequest
     key: AnswerKey
     apply: tuple[str, ...]
-    after: tuple[str, ...] = ()  # raw-crawl ids before a missing paper: it goes after the last present
+    # A missing paper: its raw-crawl object, and the raw file's id order with its place in it.
+    raw: dict[str, Any] | None = None
+    raw_order: Sequence[str] = ()
+    raw_index: int = 0
     outcome: Outcome | None = None
 
 
@@ -102,14 +106,26 @@ def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks:
         keys = tuple(entry.fields) if verdict.whole_entry or verdict.refused else tuple(verdict.fields)
         existing = dict(entry.fields) if strategy == "translate" else None
         jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts))
-    if options.restore_missing and plan.missing:
-        keys = tuple(digest.entries[0].fields) if digest.entries else ("tldr", "motivation", "method",
-                                                                       "result", "conclusion")
-        for entry in plan.missing:
-            entry = entry.model_copy(update={"fields": dict.fromkeys(keys, "")})
-            job = _job(digest, None, entry, language, "regenerate", None, keys, options, prompts)
-            job.after = tuple(plan.raw_order[: plan.raw_order.index(entry.id)])
-            jobs.append(job)
+    if options.restore_missing and plan.missing and plan.raw_file is not None:
+        jobs += _restore_jobs(digest, plan, language, options, prompts)
+    return jobs
+
+
+def _restore_jobs(
+    digest: Digest, plan: Plan, language: Language, options: RepairOptions, prompts: PromptSet
+) -> list[Job]:
+    """Jobs for the papers of the raw crawl that the enhanced file dropped."""
+    assert plan.raw_file is not None
+    keys = tuple(digest.entries[0].fields) if digest.entries else FIELDS
+    objects = {str(obj["id"]): obj for obj in read_raw_objects(plan.raw_file)}
+    place = {paper_id: i for i, paper_id in enumerate(plan.raw_order)}
+    jobs = []
+    for paper_id in plan.missing:
+        entry, _ = entry_from(objects[paper_id], 0, enhanced=False)
+        entry = entry.model_copy(update={"fields": dict.fromkeys(keys, "")})
+        job = _job(digest, None, entry, language, "regenerate", None, keys, options, prompts)
+        job.raw, job.raw_order, job.raw_index = objects[paper_id], plan.raw_order, place[paper_id]
+        jobs.append(job)
     return jobs
 
 
@@ -260,15 +276,16 @@ def _insert_missing(digest: Digest, jobs: list[Job]) -> None:
     for job in jobs:
         assert job.outcome is not None
         entry = job.entry.model_copy(update={"fields": dict(job.outcome.fields)})
-        digest.insert(_position(digest, job.after), entry)
+        digest.insert(_position(digest, job), entry, raw=job.raw)
 
 
-def _position(digest: Digest, after: Sequence[str]) -> int:
+def _position(digest: Digest, job: Job) -> int:
+    """After the nearest paper that precedes this one in the raw crawl and is already in the digest."""
     positions = {e.id: i for i, e in enumerate(digest.entries)}
-    for paper_id in reversed(after):
+    for paper_id in reversed(job.raw_order[: job.raw_index]):
         if paper_id in positions:
             return positions[paper_id] + 1
-    return len(digest.entries)
+    return 0 if positions else len(digest.entries)
 
 
 def write(digests: Sequence[Digest], options: RepairOptions, report: RepairReport) -> None:

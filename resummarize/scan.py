@@ -13,10 +13,10 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids
-from resummarize.digest import iter_digest_paths, load, raw_sibling, read_raw
+from resummarize.digest import iter_digest_paths, load, raw_sibling, read_raw_ids
 from resummarize.errors import InputError
 from resummarize.language import Language, from_environment, resolve
-from resummarize.model import Digest, Entry
+from resummarize.model import Digest
 
 
 class NeedsRepair(BaseModel):
@@ -66,11 +66,12 @@ class Settings(BaseModel):
 
 
 class Plan(BaseModel):
-    """What one digest needs: verdicts by entry index, and raw-file papers it lacks."""
+    """What one digest needs: verdicts by entry index, and the raw-crawl papers it lacks."""
 
     verdicts: dict[int, EntryVerdict]
-    missing: list[Entry]
+    missing: list[str]
     raw_order: list[str] = []
+    raw_file: Path | None = None
 
     def repairable(self, include_refused: bool) -> dict[int, EntryVerdict]:
         return {i: v for i, v in self.verdicts.items() if v.needs_repair or (include_refused and v.refused)}
@@ -84,19 +85,12 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
         verdict = check_entry(entry, language, marks)
         if verdict.needs_repair or verdict.refused:
             verdicts[index] = verdict
-    missing, order = missing_papers(digest)
-    return Plan(verdicts=verdicts, missing=missing, raw_order=order)
-
-
-def missing_papers(digest: Digest) -> tuple[list[Entry], list[str]]:
-    """Papers of the raw crawl beside an enhanced JSONL file that the enhanced file lacks,
-    and the raw file's order of ids (new papers are inserted in that order)."""
     sibling = raw_sibling(digest.path) if digest.path is not None and digest.format == "jsonl" else None
     if sibling is None:
-        return [], []
-    raw = read_raw(sibling)
-    wanted = set(missing_ids(digest.entries, raw))
-    return [entry for entry in raw if entry.id in wanted], [entry.id for entry in raw]
+        return Plan(verdicts=verdicts, missing=[])
+    order = read_raw_ids(sibling)
+    missing = missing_ids((entry.id for entry in digest.entries), order)
+    return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling)
 
 
 def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
@@ -113,7 +107,7 @@ def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
         entries=len(digest.entries),
         needs_repair=needs,
         refused=[digest.entries[i].id for i, v in sorted(plan.verdicts.items()) if v.refused],
-        missing=[entry.id for entry in plan.missing],
+        missing=list(plan.missing),
     )
 
 

@@ -228,14 +228,11 @@ def test_good_entry_needs_nothing_and_serialises() -> None:
 
 
 def test_missing_ids_keeps_raw_order_once_each() -> None:
-    enhanced = [Entry(id=i) for i in ("2601.00002", "2601.00004v2")]
-    raw = [
-        Entry(id=i)
-        for i in ("2601.00005", "2601.00001", "2601.00002", "2601.00005", "2601.00004", "2601.00003")
-    ]
+    enhanced = ["2601.00002", "2601.00004v2"]
+    raw = ["2601.00005", "2601.00001", "2601.00002", "2601.00005", "2601.00004", "2601.00003"]
     assert missing_ids(enhanced, raw) == ["2601.00005", "2601.00001", "2601.00003"]
     assert missing_ids(raw, raw) == []
-    assert missing_ids([], [Entry(id="2601.00009v1"), Entry(id="2601.00009")]) == ["2601.00009v1"]
+    assert missing_ids([], ["2601.00009v1", "2601.00009"]) == ["2601.00009v1"]
 
 
 # Real data ------------------------------------------------------------------------------------------
@@ -329,7 +326,7 @@ def test_corpus_summaries_about_compliance_are_not_refusals(corpus_dir: Path) ->
 def test_corpus_dropped_papers(corpus_dir: Path) -> None:
     enhanced = jsonl_entries(corpus_dir / "2026-05-21_AI_enhanced_Chinese.jsonl")
     raw = jsonl_entries(corpus_dir / "2026-05-21.jsonl")
-    missing = missing_ids(enhanced, raw)
+    missing = missing_ids([e.id for e in enhanced], [e.id for e in raw])
     assert len(missing) == 60
     assert len(set(missing)) == 60
     order: dict[str, int] = {}

@@ -5,10 +5,21 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resummarize import language
 from resummarize.errors import InputError, UsageError
-from resummarize.language import LANGUAGES, Language, detect, from_environment, matches, resolve, strip_noise
+from resummarize.language import (
+    LANGUAGES,
+    Language,
+    detect,
+    from_environment,
+    matches,
+    matches_many,
+    resolve,
+    strip_noise,
+)
 
 ZH_WITH_TERMS = "提出 HaKAN：基于 Hahn-KAN 的时间序列预测网络，在 ETTh1 和 Weather 数据集上优于 PatchTST。"
 EN_WITH_GLOSS = "We use the term 注意力 (attention) for the mechanism that weights tokens by their relevance."
@@ -231,3 +242,15 @@ def test_the_classifier_loads_lazily_and_once() -> None:
     info = language._classifier.cache_info()
     assert info.misses == 1
     assert info.hits >= 1
+
+
+# matches_many: the entry-level shortcut must agree with `matches` field by field ----------------------
+
+_PIECES = ["提出", "方法", "模型", "实验", "的", "，", "。", "HaKAN", "the model", "$\\alpha$", "123", "ーテスト",
+           "한국어", "Привет", "（", "）", "https://x.org/a", "注意力", " ", "English words here", "α"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_PIECES), min_size=0, max_size=30).map("".join), min_size=1, max_size=6))
+def test_matches_many_agrees_with_matches(texts: list[str]) -> None:
+    for target in (resolve("Chinese"), resolve("English"), resolve("Japanese")):
+        assert matches_many(texts, target) == [matches(text, target) for text in texts]

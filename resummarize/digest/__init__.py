@@ -6,6 +6,7 @@ in one line instead of a traceback.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "load",
     "raw_sibling",
     "read_raw",
+    "read_raw_ids",
     "read_raw_objects",
 ]
 
@@ -162,6 +164,33 @@ def raw_sibling(path: str | Path) -> Path | None:
 def read_raw(path: str | Path) -> list[Entry]:
     """The papers of a raw crawl file in file order; a repeated id keeps its first occurrence."""
     return [entry_from(obj, line, enhanced=False)[0] for line, obj in _raw_papers(Path(path))]
+
+
+_LEADING_ID = re.compile(rb'^\{"id": ?"([0-9A-Za-z./_-]+)"[,}]')
+
+
+def read_raw_ids(path: str | Path) -> list[str]:
+    """The paper ids of a raw crawl file in order, first occurrences only.
+
+    A scan needs only the ids: upstream writes `{"id": "...", ...}` lines, read here without parsing
+    the whole object; any other line goes through the JSON parser.
+    """
+    data = _read(Path(path))
+    ids: dict[str, None] = {}
+    for line in data.split(b"\n"):
+        match = _LEADING_ID.match(line)
+        if match:
+            ids.setdefault(match.group(1).decode("ascii"), None)
+        elif line.strip():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if is_paper(obj):
+                ids.setdefault(str(obj["id"]), None)
+    if not ids:
+        raise InputError(path, "not a raw crawl file: no line is a paper object (a JSON object with an 'id')")
+    return list(ids)
 
 
 def read_raw_objects(path: str | Path) -> list[dict[str, Any]]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from resummarize.errors import InputError
 from resummarize.model import Diagnostic, Digest, Entry, canonical
 
@@ -86,22 +88,20 @@ def entry_from(obj: dict[str, Any], line: int, *, enhanced: bool = True) -> tupl
     ai = obj.get("AI")
     fields: dict[str, str] = {}
     if isinstance(ai, dict):
-        fields = ai if all(isinstance(value, str) for value in ai.values()) else _texts(ai)
+        fields = ai
     elif "AI" in obj:
         diagnostics.append(Diagnostic(line=line, id=paper_id, message="'AI' is not an object"))
     elif enhanced:
         diagnostics.append(Diagnostic(line=line, id=paper_id, message="no 'AI' object"))
     if "summary" not in obj:
         diagnostics.append(Diagnostic(line=line, id=paper_id, message="no 'summary' (abstract)"))
-    entry = Entry(
-        id=paper_id,
-        title=_text(obj.get("title")),
-        abstract=_text(obj.get("summary")),
-        authors=_strings(obj.get("authors")),
-        categories=_strings(obj.get("categories")),
-        fields=fields,
-        line=line,
-    )
+    title, abstract = _text(obj.get("title")), _text(obj.get("summary"))
+    try:  # the common case: upstream's types, validated by pydantic alone
+        entry = Entry(id=paper_id, title=title, abstract=abstract, authors=obj.get("authors") or [],
+                      categories=obj.get("categories") or [], fields=fields, line=line)
+    except ValidationError:  # odd types in a fork's file: coerce them instead of refusing the paper
+        entry = Entry(id=paper_id, title=title, abstract=abstract, authors=_strings(obj.get("authors")),
+                      categories=_strings(obj.get("categories")), fields=_texts(fields), line=line)
     return entry, diagnostics
 
 
@@ -237,9 +237,17 @@ class JsonlDigest(Digest):
         return len(self._lines) > 1 and self._lines[0].endswith(b"\r")
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _load_line(line: bytes) -> tuple[Any, str | None]:
+    """One JSON value per line; `raw_decode` spares `json.loads`' per-call wrapper on the hot path."""
     try:
-        return json.loads(line.decode("utf-8")), None
+        text = line.decode("utf-8")
+        obj, end = _DECODER.raw_decode(text, len(text) - len(text.lstrip()))
+        if text[end:].strip():
+            raise ValueError(f"extra data after the JSON value at column {end + 1}")
+        return obj, None
     except UnicodeDecodeError:
         return None, "line is not UTF-8"
     except (ValueError, RecursionError) as exc:
