@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
-from resummarize.errors import InputError, ProviderError, ResummarizeError, UsageError
+from resummarize.errors import BatchPending, InputError, ProviderError, ResummarizeError, UsageError
 from resummarize.scan import FileScan, ScanReport, Settings, digest_paths, scan_paths, totals
 
 if TYPE_CHECKING:
@@ -25,15 +25,19 @@ if TYPE_CHECKING:
 EXIT_CLEAN, EXIT_NEEDS_REPAIR, EXIT_INPUT = 0, 1, 2
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="digest (.md), enhanced JSONL file, or a folder holding them")
+def _judging(parser: argparse.ArgumentParser) -> None:
+    """How entries are judged: the options every command that reads digests shares."""
     parser.add_argument("--language", help="digest language: a name (English, Chinese, ...) or ISO 639-1 code; "
                         "default: from the file name, then $LANGUAGE, then English")
     parser.add_argument("--include", action="append", choices=["refused"], default=[],
                         help="also treat compliance refusals as needing repair")
     parser.add_argument("--placeholder", action="append", default=[], metavar="TEXT",
-                        help="an extra placeholder string your pipeline writes (repeatable)")
+                        help="an extra placeholder string your pipeline writes (repeatable; end with * for a prefix)")
+
+
+def _paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="digest (.md), enhanced JSONL file, or a folder holding them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="report what needs repair (read-only)",
                           description="Report which entries need repair and why. Exit 0: nothing to "
                           "repair; 1: something does (missing papers count); 2: usage or input error.")
-    _common(scan)
+    _paths(scan)
+    _judging(scan)
     scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
 
     repair = sub.add_parser("repair", help="re-ask an LLM for broken entries and rewrite the digest",
@@ -56,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "to repair; 1: some entries still need repair; 2: usage or input error (nothing "
                             "written); 3: fatal provider error (what was validated is kept); 4: --replay "
                             "found no recorded response.")
-    _common(repair)
-    _repair_options(repair)
+    _paths(repair)
+    _judging(repair)
+    _provider_options(repair)
+    _repair_only_options(repair)
 
     worker = sub.add_parser("worker", help="watch a data folder and repair digests as they appear or change",
                             description="Watch DIR (polling) and repair every digest and enhanced JSONL file "
@@ -67,10 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--interval", type=_positive_float, default=60.0, metavar="S",
                         help="seconds between polls (default 60)")
     worker.add_argument("--once", action="store_true", help="one pass, then exit (for cron and CI)")
-    worker.add_argument("--language", help="digest language (default: from the file name, $LANGUAGE, English)")
-    worker.add_argument("--include", action="append", choices=["refused"], default=[])
-    worker.add_argument("--placeholder", action="append", default=[], metavar="TEXT")
-    _repair_options(worker)
+    _judging(worker)
+    _provider_options(worker)
 
     render = sub.add_parser("render", help="render an enhanced JSONL file as a markdown digest",
                             description="Render an enhanced JSONL file in upstream's markdown layout.")
@@ -79,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _repair_options(p: argparse.ArgumentParser) -> None:
+def _provider_options(p: argparse.ArgumentParser) -> None:
+    """Where and how to ask: shared by `repair` and `worker`."""
     env = os.environ.get
     p.add_argument("--model", default=env("MODEL_NAME") or "gpt-4o-mini",
                    help="model name (default: $MODEL_NAME or gpt-4o-mini)")
@@ -92,17 +98,19 @@ def _repair_options(p: argparse.ArgumentParser) -> None:
                    help="regenerate from the abstract, or translate wrong-language summaries (default regenerate)")
     p.add_argument("--restore-missing", action="store_true",
                    help="also generate papers of the raw crawl file that the enhanced file lacks")
-    p.add_argument("--out", type=Path, help="write the repaired digest here (single input only)")
     p.add_argument("--backup", action="store_true", help="keep the original as FILE.bak")
     p.add_argument("--dry-run", action="store_true", help="show the plan and a token estimate; no network, no key")
-    p.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
     p.add_argument("--cache", type=Path, metavar="FILE",
                    help="SQLite journal of validated answers (default: in the user cache directory)")
     p.add_argument("--prompts", type=Path, metavar="DIR", help="override the prompt templates")
-    tape = p.add_mutually_exclusive_group()
-    tape.add_argument("--record", type=Path, metavar="DIR", help="record every provider exchange (cassette)")
-    tape.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recorded cassette; no network")
+    p.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recorded cassette; no network")
+
+
+def _repair_only_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, help="write the repaired digest here (single input only)")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
     p.add_argument("--json", action="store_true", help="print the report JSON on stdout")
+    p.add_argument("--record", type=Path, metavar="DIR", help="record every provider exchange (cassette)")
     p.add_argument("--batch", action="store_true",
                    help="use the Batch API (half price, slower); rerunning the same command resumes the batch")
     p.add_argument("--wait", action="store_true", help="with --batch: poll until the batch is done")
@@ -183,6 +191,8 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     from resummarize.report import RepairReport, table
     from resummarize.writer import write_atomic
 
+    if args.record and args.replay:
+        raise UsageError("--record and --replay cannot be used together")
     options = _options(args, settings)
     prompts = load_prompts(args.prompts)
     key = _api_key(args)
@@ -217,6 +227,10 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(report.to_json(), end="")
     print(table(report, dry_run=args.dry_run), file=sys.stderr)
+    if args.batch and args.dry_run:
+        from resummarize.batch import batch_cost_note
+
+        print(f"  {batch_cost_note(report, options.model)}", file=sys.stderr)
     if args.dry_run:
         return EXIT_NEEDS_REPAIR if report.totals.needs_repair else EXIT_CLEAN
     return EXIT_NEEDS_REPAIR if report.totals.failed else EXIT_CLEAN
@@ -237,7 +251,7 @@ def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
     return RepairOptions(
         settings=settings, model=args.model, strategy=args.strategy, concurrency=args.concurrency,
         rpm=args.rpm, timeout=args.timeout, dry_run=args.dry_run, out=getattr(args, "out", None),
-        backup=args.backup, restore_missing=args.restore_missing, batch=args.batch,
+        backup=args.backup, restore_missing=args.restore_missing, batch=getattr(args, "batch", False),
     )
 
 
@@ -255,11 +269,16 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     options = _options(args, settings)
     key = _api_key(args) or "replay-needs-no-key"
-    return watch(
-        args.folder, options, make_client=lambda: _client(key, args.base_url, args.timeout),
-        journal_path=args.cache or default_path(), prompts=load_prompts(args.prompts),
-        interval=args.interval, once=args.once, log=lambda line: print(line, file=sys.stderr, flush=True),
-    )
+    with ExitStack() as stack:
+        if args.replay:
+            from resummarize.cassette import cassette
+
+            stack.enter_context(cassette(args.replay, "replay"))
+        return watch(
+            args.folder, options, make_client=lambda: _client(key, args.base_url, args.timeout),
+            journal_path=args.cache or default_path(), prompts=load_prompts(args.prompts),
+            interval=args.interval, once=args.once, log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
 
 
 def _client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
@@ -308,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             return run_worker(args, _settings(args))
         return run_repair(args, _settings(args))
+    except BatchPending as exc:  # not a failure: the provider is still working
+        print(f"resummarize: {exc}", file=sys.stderr)
+        return exc.exit_code
     except ResummarizeError as exc:
         print(f"resummarize: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -189,7 +189,12 @@ class Engine:
         self._successes = 0
 
     async def run(self, run: Run) -> None:
-        live = deque(job for job in run.jobs if not self.from_journal(job, run.report))
+        """Ask for every job the journal cannot serve; the same question is asked once per run."""
+        questions: dict[str, list[Job]] = {}
+        for job in run.jobs:
+            if not self.from_journal(job, run.report):
+                questions.setdefault(job.key.digest(), []).append(job)
+        live = deque(questions.values())
         if not live or self.stop.is_set():
             return
         await self._one(live.popleft(), run.report)  # alone: proves the key, settles the mode
@@ -207,33 +212,32 @@ class Engine:
         self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="repaired", attempts=0))
         return True
 
-    async def _worker(self, queue: deque[Job], report: RepairReport) -> None:
+    async def _worker(self, queue: deque[list[Job]], report: RepairReport) -> None:
         while queue and not self.stop.is_set():  # a stop lets requests in flight finish
             await self._one(queue.popleft(), report)
 
-    async def _one(self, job: Job, report: RepairReport) -> None:
+    async def _one(self, jobs: list[Job], report: RepairReport) -> None:
+        """One question; its answer serves every job that asks it (a paper listed twice)."""
         try:
-            outcome = await self.summarizer.summarize(job.request)
+            outcome = await self.summarizer.summarize(jobs[0].request)
         except SummaryError as exc:
-            report.totals.requests += exc.requests
-            report.totals.prompt_tokens += exc.prompt_tokens
-            report.totals.completion_tokens += exc.completion_tokens
-            self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="failed",
-                                                attempts=exc.attempts, error=exc.reason))
+            _count(report, exc.requests, exc.prompt_tokens, exc.completion_tokens)
+            for job in jobs:
+                self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="failed",
+                                                    attempts=exc.attempts, error=exc.reason))
             self._trip(exc, report)
             return
         except ProviderError as exc:
             report.totals.requests += exc.requests
             exc.requests = report.totals.requests
             raise
-        self.journal.put(job.key, outcome.fields)
-        job.outcome = outcome
+        self.journal.put(jobs[0].key, outcome.fields)
         self._successes += 1
-        report.totals.requests += outcome.requests
-        report.totals.prompt_tokens += outcome.prompt_tokens
-        report.totals.completion_tokens += outcome.completion_tokens
-        self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="repaired",
-                                            attempts=outcome.attempts))
+        _count(report, outcome.requests, outcome.prompt_tokens, outcome.completion_tokens)
+        for job in jobs:
+            job.outcome = outcome
+            self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="repaired",
+                                                attempts=outcome.attempts))
 
     def _trip(self, exc: SummaryError, report: RepairReport) -> None:
         if self._successes:
@@ -249,6 +253,12 @@ class Engine:
         report.record(result)
         if self.on_result is not None:
             self.on_result(result)
+
+
+def _count(report: RepairReport, requests: int, prompt_tokens: int, completion_tokens: int) -> None:
+    report.totals.requests += requests
+    report.totals.prompt_tokens += prompt_tokens
+    report.totals.completion_tokens += completion_tokens
 
 
 def _path(job: Job) -> str:

@@ -489,7 +489,7 @@ def test_help(capsys: pytest.CaptureFixture[str], command: list[str], options: l
 @pytest.mark.parametrize(
     "args",
     [["scan"], ["frobnicate", "x"], ["repair", "x.md", "--concurrency", "0"], ["scan", "x.md", "--include", "all"],
-     ["repair", "x.md", "--record", "a", "--replay", "b"]],
+     ["worker", "d", "--out", "x.md"]],
 )
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
@@ -512,3 +512,28 @@ def test_python_m_resummarize(seed_path: Path, tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert done.stderr == b""
     assert json.loads(done.stdout)["totals"] == {"entries": 99, "needs_repair": 96, "refused": 0, "missing": 0}
+
+
+def test_record_and_replay_together_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], seed_path: Path, tmp_path: Path
+) -> None:
+    code = main(["repair", str(seed_path), "--record", str(tmp_path / "a"), "--replay", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == "resummarize: error: --record and --replay cannot be used together"
+    assert not (tmp_path / "a").exists()
+
+
+def test_markdown_beside_an_enhanced_file_takes_its_language(
+    capsys: pytest.CaptureFixture[str],
+    seed_path: Path,
+    corpus_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LANGUAGE", raising=False)
+    shutil.copyfile(seed_path, tmp_path / "2026-01-28.md")
+    sibling = tmp_path / "2026-01-28_AI_enhanced_Chinese.jsonl"
+    shutil.copyfile(corpus_dir / "2026-05-02_AI_enhanced_Chinese.jsonl", sibling)
+    assert main(["scan", str(tmp_path / "2026-01-28.md"), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"]["needs_repair"] == 75  # judged as a Chinese digest, like its sibling

@@ -160,3 +160,17 @@ async def test_out_and_backup(seed_copy: Path, tmp_path: Path) -> None:
         await run([seed_copy], fake, tmp_path / "j.db", language="English", backup=True)
     assert (tmp_path / "seed.md.bak").read_bytes() == before
     assert seed_copy.read_bytes() == out.read_bytes()
+
+
+async def test_a_paper_listed_twice_is_asked_once(corpus_dir: Path, tmp_path: Path) -> None:
+    name = "2025-03-20_AI_enhanced_Chinese.jsonl"  # old schema (`task`), papers repeated on several lines
+    path = tmp_path / name
+    shutil.copyfile(corpus_dir / name, path)
+    with FakeProvider() as fake:
+        report = await run([path], fake, tmp_path / "j.db")
+        asked = [r.paper_id for r in fake.requests]
+        schema = fake.requests[0].body["response_format"]["json_schema"]["schema"]
+    assert report.totals.needs_repair == 8 and report.totals.repaired == 8
+    assert len(asked) == len(set(asked)) == 4
+    assert list(schema["properties"]) == ["task", "motivation", "method", "result", "conclusion"]
+    assert needs(path, "Chinese") == 0

@@ -14,6 +14,7 @@ from typing import Any
 
 from resummarize.digest.jsonl import JsonlDigest, entry_from, is_paper, iter_objects
 from resummarize.digest.markdown import MarkdownDigest
+from resummarize.digest.names import ENHANCED_NAME
 from resummarize.errors import InputError
 from resummarize.model import Digest, Entry
 
@@ -29,7 +30,6 @@ __all__ = [
 ]
 
 _BOM = b"\xef\xbb\xbf"
-_ENHANCED_NAME = re.compile(r"(.+)_AI_enhanced_[^/\\]+\.jsonl")
 _HEADER_BYTES = re.compile(rb"^### \[\d+\] \[", re.MULTILINE)
 #: How far into a `.md` file a folder walk looks for an entry header before deciding it is no digest.
 _SNIFF_BYTES = 64 * 1024
@@ -103,7 +103,7 @@ def _is_digest_file(path: Path) -> bool:
     if name.endswith(".md"):
         return _has_entry_header(path)
     if name.endswith(".jsonl"):
-        return _ENHANCED_NAME.fullmatch(name) is not None or _is_enhanced(path)
+        return ENHANCED_NAME.fullmatch(name) is not None or _is_enhanced(path)
     return False
 
 
@@ -149,7 +149,7 @@ def raw_sibling(path: str | Path) -> Path | None:
     lines carry `AI` objects is itself a digest, not a raw crawl.
     """
     path = Path(path)
-    match = _ENHANCED_NAME.fullmatch(path.name)
+    match = ENHANCED_NAME.fullmatch(path.name)
     if match:
         candidate = path.with_name(match.group(1) + ".jsonl")
     elif path.suffix.lower() == ".md":

@@ -17,11 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from resummarize.digest.names import LANGUAGE_IN_NAME
 from resummarize.errors import InputError
 from resummarize.model import Diagnostic, Digest, Entry, canonical
 
 _BOM = b"\xef\xbb\xbf"
-_LANGUAGE = re.compile(r"_AI_enhanced_(.+)\.jsonl$")
 _KEY_SEPARATOR = re.compile(r'\s*\{\s*"(?:[^"\\]|\\.)*"(\s*:\s*)')
 #: Keys an inserted line always gets, whatever the file's first line holds.
 _OWN_KEYS = frozenset({"id", "categories", "authors", "title", "summary", "AI"})
@@ -169,7 +169,7 @@ class JsonlDigest(Digest):
 
     @property
     def language_hint(self) -> str | None:
-        match = _LANGUAGE.search(self.path.name) if self.path is not None else None
+        match = LANGUAGE_IN_NAME.search(self.path.name) if self.path is not None else None
         return match.group(1) if match else None
 
     @property

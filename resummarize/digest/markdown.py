@@ -12,11 +12,13 @@ to the last non-blank line before `</details>` and may hold anything, including 
 
 from __future__ import annotations
 
+import glob
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resummarize.digest.names import LANGUAGE_IN_NAME
 from resummarize.errors import InputError
 from resummarize.model import FIELDS, Diagnostic, Digest, Entry, canonical
 
@@ -204,6 +206,16 @@ class MarkdownDigest(Digest):
     """A markdown digest: the text as pieces, with one piece per LLM field value."""
 
     format = "markdown"
+
+    @property
+    def language_hint(self) -> str | None:
+        """`DATE.md` beside `DATE_AI_enhanced_<Language>.jsonl` is that language's digest: upstream
+        renders one from the other, so they must be judged alike."""
+        if self.path is None:
+            return None
+        siblings = self.path.parent.glob(f"{glob.escape(self.path.stem)}_AI_enhanced_*.jsonl")
+        languages = {match.group(1) for sibling in siblings if (match := LANGUAGE_IN_NAME.search(sibling.name))}
+        return languages.pop() if len(languages) == 1 else None
 
     def __init__(
         self,

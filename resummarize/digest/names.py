@@ -1,0 +1,10 @@
+"""Upstream's file naming: `data/DATE.jsonl` (raw crawl), `DATE_AI_enhanced_<Language>.jsonl`, `DATE.md`."""
+
+from __future__ import annotations
+
+import re
+
+#: The digest language an enhanced file's name declares.
+LANGUAGE_IN_NAME = re.compile(r"_AI_enhanced_(.+)\.jsonl$")
+#: An enhanced file's name, with the date part (the raw crawl is `<date>.jsonl`).
+ENHANCED_NAME = re.compile(r"(.+)_AI_enhanced_[^/\\]+\.jsonl")
