@@ -9,12 +9,24 @@ Loading the plugin stays cheap: the server module is imported on first use, and 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from resummarize.fake import FakeProvider, Fault, FaultPlan
 
-__all__ = ["FakeProvider", "Fault", "FaultPlan", "fake_openai", "fake_openai_factory"]
+__all__ = ["FakeProvider", "Fault", "FaultPlan", "fake_openai", "fake_openai_factory", "replay"]
+
+
+def replay(cassette: str | Path) -> AbstractContextManager[Path]:
+    """Answer every OpenAI request inside the block from a recorded cassette (`--record` writes one).
+
+    A request the cassette does not hold raises instead of reaching the network.
+    """
+    from resummarize.cassette import cassette as use
+
+    return use(Path(cassette), "replay")
 
 
 def __getattr__(name: str) -> Any:

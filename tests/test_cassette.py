@@ -112,3 +112,21 @@ def test_recording_scrubs_secrets_and_replays_in_any_order(
     code = main(["repair", str(again), "--language", "English", "--replay", str(tmp_path / "tape"),
                  "--cache", str(tmp_path / "j2.db"), "--concurrency", "1"])
     assert code == 0 and again.read_bytes() == digest.read_bytes()
+
+
+async def test_replay_helper_serves_library_calls(tmp_path: Path, seed_path: Path, no_network: list[Any]) -> None:
+    import openai
+
+    from resummarize.journal import Journal
+    from resummarize.prompts import load_prompts
+    from resummarize.repair import RepairOptions, repair
+    from resummarize.testing import replay
+
+    digest = tmp_path / "seed.md"
+    shutil.copyfile(seed_path, digest)
+    client = openai.AsyncOpenAI(api_key="not-needed-for-replay", max_retries=0)
+    with replay(SEED_CASSETTE), Journal(tmp_path / "j.db") as journal:
+        options = RepairOptions(settings=Settings(language="English"))
+        report = await repair([digest], options, client=client, journal=journal, prompts=load_prompts())
+    await client.close()
+    assert report.totals.repaired == 96 and no_network == []
