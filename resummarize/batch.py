@@ -119,9 +119,9 @@ def request_body(summarizer: Summarizer, job: Job) -> dict[str, Any]:
 
 def group_jobs(jobs: Iterable[Job]) -> list[list[Job]]:
     """Jobs asking the same question (a paper listed twice, in one file or two) share one answer."""
-    groups: dict[tuple[str, tuple[str, ...]], list[Job]] = {}
+    groups: dict[str, list[Job]] = {}
     for job in jobs:
-        groups.setdefault((job.key.digest(), tuple(sorted(job.request.keys))), []).append(job)
+        groups.setdefault(job.key.digest(), []).append(job)
     return list(groups.values())
 
 
@@ -285,7 +285,7 @@ async def repair_batch(
             plan = plan_batch(run.digests, fresh, engine.summarizer)
             batch = BatchRound(client, journal, engine.summarizer, run.report, emit, attempts=options.attempts)
             await batch.run(plan, wait=wait, poll_interval=poll_interval)
-        await _live(engine, run, asked, emit)
+        await _live(engine, run, asked)
     except* ProviderError as group:
         fatal = group.exceptions[0]
         assert isinstance(fatal, ProviderError)
@@ -294,18 +294,9 @@ async def repair_batch(
     return run.report
 
 
-async def _live(engine: Engine, run: Run, jobs: Sequence[Job], emit: Emit) -> None:
-    """Ask each remaining question once; only copies whose first job failed get their own try."""
-    groups = group_jobs(job for job in jobs if job.outcome is None)
-    await engine.run(Run(digests=run.digests, jobs=[group[0] for group in groups], report=run.report))
-    for head, *copies in groups:
-        if head.outcome is not None:
-            for job in copies:
-                job.outcome = head.outcome
-                emit(EntryResult(id=job.entry.id, path=str(job.digest.path), status="repaired",
-                                 attempts=head.outcome.attempts))
-    left = [job for group in groups for job in group[1:] if job.outcome is None]
-    await engine.run(Run(digests=run.digests, jobs=left, report=run.report))
+async def _live(engine: Engine, run: Run, jobs: Sequence[Job]) -> None:
+    """Whatever the batch left unanswered, asked live (the engine asks each question once)."""
+    await engine.run(Run(digests=run.digests, jobs=[job for job in jobs if job.outcome is None], report=run.report))
 
 
 def _tried(journal: Journal, job: Job) -> bool:

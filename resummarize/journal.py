@@ -17,6 +17,7 @@ from platformdirs import user_cache_dir
 from pydantic import BaseModel
 
 from resummarize.errors import InputError
+from resummarize.model import FIELDS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -49,10 +50,13 @@ class AnswerKey(BaseModel):
     model: str
     prompt_version: str
     strategy: str
+    #: The answer's own keys: an old-schema file (`task`) and a new one ask different questions.
+    answer_keys: tuple[str, ...] = FIELDS
 
     def digest(self) -> str:
         source = hashlib.sha256(f"{self.title}\x00{self.abstract}".encode()).hexdigest()
-        parts = [self.paper_id, source, self.language, self.model, self.prompt_version, self.strategy]
+        parts = [self.paper_id, source, self.language, self.model, self.prompt_version, self.strategy,
+                 ",".join(self.answer_keys)]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

@@ -230,12 +230,17 @@ def _same_script(clean: str, letters: Mapping[str, int], script: str) -> str | N
     return str(code) if code in codes and probability >= _LANGID_CONFIDENCE else None
 
 
-def detect(text: str) -> str | None:
-    """ISO 639-1 code of the language the text reads as; None when there is too little to tell."""
+def _measure(text: str) -> tuple[str, dict[str, int], dict[str, int], int]:
+    """The prose of a text, its letters per script, their weights, and the weighted total."""
     clean = strip_noise(text)
     letters = _letters(clean)
     units = _units(letters)
-    total = sum(units.values())
+    return clean, letters, units, sum(units.values())
+
+
+def detect(text: str) -> str | None:
+    """ISO 639-1 code of the language the text reads as; None when there is too little to tell."""
+    clean, letters, units, total = _measure(text)
     if total < _MIN_UNITS:
         return None
     others = {script: n for script, n in units.items() if script not in ("Latin", "Kana")}
@@ -307,10 +312,7 @@ def matches(text: str, language: Language) -> bool:
     """
     if _obviously(text, language):
         return True
-    clean = strip_noise(text)
-    letters = _letters(clean)
-    units = _units(letters)
-    total = sum(units.values())
+    clean, letters, units, total = _measure(text)
     if total < _MIN_UNITS:
         return True
     own = sum(units.get(script, 0) for script in _writing(language.script)) / total

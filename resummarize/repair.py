@@ -146,7 +146,7 @@ def _job(
     )
     key = AnswerKey(
         paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language.name,
-        model=options.model, prompt_version=prompts.version, strategy=strategy,
+        model=options.model, prompt_version=prompts.version, strategy=strategy, answer_keys=request.keys,
     )
     return Job(digest=digest, index=index, entry=entry, request=request, key=key, apply=keys)
 

@@ -158,7 +158,7 @@ def test_rows_hold_no_api_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         probe.close()
     assert secret not in dump
     assert set(AnswerKey.model_fields) == {
-        "paper_id", "title", "abstract", "language", "model", "prompt_version", "strategy"
+        "paper_id", "title", "abstract", "language", "model", "prompt_version", "strategy", "answer_keys"
     }
     assert secret.encode() not in path.read_bytes()
     assert not any(secret.encode() in p.read_bytes() for p in tmp_path.iterdir())
@@ -168,3 +168,9 @@ def test_default_path_is_a_sqlite_file_in_a_cache_folder() -> None:
     path = default_path()
     assert path.name == "journal.sqlite3"
     assert "resummarize" in path.parts
+
+
+def test_old_and_new_schema_are_different_questions() -> None:
+    tldr = key()
+    task = tldr.model_copy(update={"answer_keys": ("task", "motivation", "method", "result", "conclusion")})
+    assert tldr.digest() != task.digest()
