@@ -26,7 +26,7 @@ from pathlib import Path
 import openai
 from common import REPO, record
 
-from resummarize.batch import BATCH_DISCOUNT, price, repair_batch
+from resummarize.batch import BATCH_DISCOUNT, batch_cost_note, price, repair_batch
 from resummarize.fake import FakeProvider
 from resummarize.journal import Journal
 from resummarize.model import canonical
@@ -88,15 +88,23 @@ class Survey:
     broken: int
     missing: int
     seconds: float
+    planned: float  # wall time of `repair --dry-run`: load, detect, render every prompt, estimate
+    estimate: str
 
 
 def survey(folder: Path) -> Survey:
-    """Wall time of a full scan (load, detect, raw-sibling check) of the folder."""
+    """Wall time of a full scan (load, detect, raw-sibling check) and of a dry-run plan of the folder."""
     start = time.perf_counter()
     scans = [scan for _, scan in scan_paths([folder], Settings())]
     seconds = time.perf_counter() - start
     total = totals(scans)
-    return Survey(len(scans), total.entries, total.needs_repair, total.missing, seconds)
+    start = time.perf_counter()
+    with Journal(folder.parent / "dry.db") as db:
+        plan = asyncio.run(repair([folder], RepairOptions(dry_run=True), client=None, journal=db,
+                                  prompts=load_prompts()))
+    planned = time.perf_counter() - start
+    return Survey(len(scans), total.entries, total.needs_repair, total.missing, seconds, planned,
+                  batch_cost_note(plan, MODEL))
 
 
 @dataclass
@@ -166,17 +174,21 @@ def body(folder: Survey, on: Outcome, off: Outcome, again: Outcome, args: argpar
         f"| entries needing repair (missing papers, not restored) | {folder.broken:,} ({folder.missing:,}) |\n"
         f"| scan of the folder (wall time) | {folder.seconds:.2f} s "
         f"({folder.entries / folder.seconds:,.0f} entries/s) |\n"
+        f"| `repair --dry-run` of the folder (plan every request) | {folder.planned:.2f} s |\n"
+        f"| dry-run estimate | {folder.estimate} |\n"
         f"\n| figure | live, `--concurrency {limit}` | `--batch --wait` |\n|---|---|---|\n"
         f"| wall time | **{on.seconds:.1f} s** (ideal N × {latency} s / {limit}: {ideal:.1f} s) "
         f"| **{off.seconds:.1f} s** (the fake's batch runs {args.batch_delay:g} s) |\n"
         f"| repaired / failed | {lt.repaired:,} / {lt.failed} | {bt.repaired:,} / {bt.failed} |\n"
-        f"| requests | {on.chat:,} chat | {off.batches} batch, {bt.requests:,} lines, {off.chat} chat, "
-        f"{off.calls} HTTP calls |\n"
+        f"| requests | {on.chat:,} chat | {off.batches} batch of {bt.requests:,} lines, {off.chat} chat, "
+        f"{off.calls} HTTP calls in all |\n"
         f"| tokens (prompt + completion) | {lt.prompt_tokens:,} + {lt.completion_tokens:,} "
         f"| {bt.prompt_tokens:,} + {bt.completion_tokens:,} |\n"
         f"| cost at {MODEL} list price | {dollars(on.report)} | {dollars(off.report, BATCH_DISCOUNT)} |\n"
         f"| same command again | | {again.batches} new batches, {again.chat} chat requests, "
         f"{again.report.totals.needs_repair} to repair, {again.seconds:.1f} s |\n"
+        f"\n{folder.broken:,} entries are {bt.requests:,} distinct questions (a paper listed twice is asked once); "
+        f"the fake answers in {latency} s, {limit} requests at once.\n"
     )
 
 

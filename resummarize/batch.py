@@ -328,10 +328,8 @@ def price(model: str) -> tuple[float, float] | None:
 
 def batch_cost_note(report: RepairReport, model: str) -> str:
     """The dry-run estimate of what the planned requests cost live and through the Batch API."""
-    needs = report.totals.needs_repair
-    asked = max(needs - report.cached, 0)
-    prompt = report.estimated_prompt_tokens * asked // needs if needs else 0
-    completion = COMPLETION_ESTIMATE * asked
+    prompt = report.estimated_prompt_tokens
+    completion = COMPLETION_ESTIMATE * report.estimated_requests
     tokens = f"~{prompt:,} prompt + ~{completion:,} completion tokens"
     rates = price(model)
     if rates is None:

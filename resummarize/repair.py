@@ -151,10 +151,10 @@ def _job(
     return Job(digest=digest, index=index, entry=entry, request=request, key=key, apply=keys)
 
 
-def estimate_prompt_tokens(run: Run, prompts: PromptSet) -> int:
+def estimate_prompt_tokens(jobs: Sequence[Job], prompts: PromptSet) -> int:
     """About four characters a token: good enough to tell a user what a run will cost."""
     chars = 0
-    for job in run.jobs:
+    for job in jobs:
         r = job.request
         messages = prompts.render(r.strategy, paper_id=r.paper_id, title=r.title, abstract=r.abstract,
                                   language=r.language, existing=r.existing, schema_hint=None, keys=r.keys)
@@ -326,8 +326,11 @@ async def repair(
     if on_plan is not None:
         on_plan(run)
     if options.dry_run:
-        run.report.cached = sum(1 for job in run.jobs if journal.get(job.key) is not None)
-        run.report.estimated_prompt_tokens = estimate_prompt_tokens(run, prompts)
+        answered = {job.key.digest() for job in run.jobs if journal.get(job.key) is not None}
+        questions = {job.key.digest(): job for job in run.jobs if job.key.digest() not in answered}
+        run.report.cached = sum(1 for job in run.jobs if job.key.digest() in answered)
+        run.report.estimated_requests = len(questions)
+        run.report.estimated_prompt_tokens = estimate_prompt_tokens(list(questions.values()), prompts)
         return run.report
     if client is None:
         raise UsageError("no client: an API key or --replay is needed")

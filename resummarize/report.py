@@ -32,6 +32,7 @@ class RepairReport(BaseModel):
     wall_time: float = Field(default=0.0, exclude=True)
     cached: int = Field(default=0, exclude=True)
     written: list[str] = Field(default_factory=list, exclude=True)
+    estimated_requests: int = Field(default=0, exclude=True)
     estimated_prompt_tokens: int = Field(default=0, exclude=True)
 
     def record(self, result: EntryResult) -> None:
@@ -51,6 +52,7 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
     rows = [("needs repair", str(t.needs_repair))]
     if dry_run:
         rows.append(("answers in journal", str(report.cached)))
+        rows.append(("requests to make", str(report.estimated_requests)))
         rows.append(("estimated prompt tokens", f"{report.estimated_prompt_tokens:,}"))
     else:
         rows += [

@@ -273,8 +273,9 @@ def test_custom_ids_stay_short_and_unique(corpus_dir: Path, tmp_path: Path) -> N
 
 
 def test_cost_note_compares_live_and_batch() -> None:
-    report = RepairReport(totals=ReportTotals(needs_repair=20), cached=10, estimated_prompt_tokens=200_000)
-    # 10 papers to ask: 100,000 prompt tokens ($0.25 on gpt-4o) + 10 x 300 completion tokens ($0.03).
+    report = RepairReport(totals=ReportTotals(needs_repair=20), cached=10, estimated_requests=10,
+                          estimated_prompt_tokens=100_000)
+    # 10 questions to ask: 100,000 prompt tokens ($0.25 on gpt-4o) + 10 x 300 completion tokens ($0.03).
     assert batch_cost_note(report, "gpt-4o") == (
         "~100,000 prompt + ~3,000 completion tokens: about $0.28 live, $0.14 with the Batch API"
     )

@@ -147,7 +147,8 @@ async def test_dry_run_sends_nothing_and_writes_nothing(seed_copy: Path, tmp_pat
     with FakeProvider() as fake:
         report = await run([seed_copy], fake, tmp_path / "j.db", language="English", dry_run=True)
         assert fake.count() == 0
-    assert report.totals.needs_repair == 96 and report.estimated_prompt_tokens > 96 * 200
+    assert report.totals.needs_repair == 96 and report.estimated_requests == 96
+    assert report.estimated_prompt_tokens > 96 * 200
     assert seed_copy.read_bytes() == before
 
 
