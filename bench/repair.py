@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
+import re
 import sys
 import tempfile
 import time
@@ -31,10 +31,13 @@ SEED = REPO / "seeds" / "2026-01-28-cs.LG.md"
 
 
 def digests(folder: Path, copies: int) -> list[Path]:
+    """Copies of the seed whose papers are distinct (another month in each copy's arXiv ids): a paper
+    listed twice would be asked once, and the benchmark would measure nothing."""
+    text = SEED.read_text(encoding="utf-8")
     paths = []
     for n in range(copies):
         target = folder / f"seed-{n}.md"
-        shutil.copyfile(SEED, target)
+        target.write_text(re.sub(r"arxiv\.org/abs/26\d\d\.", f"arxiv.org/abs/26{n + 1:02d}.", text), encoding="utf-8")
         paths.append(target)
     return paths
 
