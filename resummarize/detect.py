@@ -132,8 +132,12 @@ def field_reason(text: str, language: Language, placeholders: Placeholders) -> s
     return None if reason == "refused" else reason
 
 
-def _form_reason(text: str, placeholders: Placeholders) -> str | None:
-    """Everything but the language: empty, refused, placeholder or corrupted."""
+def _form_reason(text: str, placeholders: Placeholders, damage_possible: bool = True) -> str | None:
+    """Everything but the language: empty, refused, placeholder or corrupted.
+
+    `damage_possible=False` skips the control-character search when the caller already found none in
+    the whole entry.
+    """
     stripped = text.strip()
     if not stripped:
         return "empty"
@@ -142,7 +146,7 @@ def _form_reason(text: str, placeholders: Placeholders) -> str | None:
         return "refused"
     if placeholders.matches(stripped, initial):
         return "placeholder"
-    if _DAMAGE.search(text.strip(" \r\n")):
+    if damage_possible and _DAMAGE.search(text.strip(" \r\n")):
         return "corrupted"
     return None
 
@@ -160,12 +164,13 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
     refused = False
     present: set[str] = set()
     prose: dict[str, str] = {}  # fields whose form is fine: their language is checked together
+    damage_possible = _DAMAGE.search("".join(entry.fields.values())) is not None  # one search, not five
     for key, text in entry.fields.items():
         name = LEGACY_KEYS.get(key, key)
         if name not in _FIELD_SET or name in present:
             continue
         present.add(name)
-        reason = _form_reason(text, placeholders)
+        reason = _form_reason(text, placeholders, damage_possible)
         if reason is None:
             prose[key] = text.strip()
         elif reason == "refused":
