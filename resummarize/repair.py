@@ -91,8 +91,12 @@ def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -
         digest = load(path)
         digests.append(digest)
         jobs += _jobs_for(digest, options, prompts, placeholders)
-    run = Run(digests=digests, jobs=jobs)
+    run = Run(digests=digests, jobs=[job for job in jobs if job.entry.abstract.strip()])
     run.report.totals.needs_repair = len(jobs)
+    for job in jobs:
+        if not job.entry.abstract.strip():  # nothing to summarise from: never let a model invent one
+            run.report.record(EntryResult(id=job.entry.id, path=_path(job), status="failed", attempts=0,
+                                          error="no abstract to summarise from"))
     return run
 
 

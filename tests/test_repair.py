@@ -175,3 +175,20 @@ async def test_a_paper_listed_twice_is_asked_once(corpus_dir: Path, tmp_path: Pa
     assert len(asked) == len(set(asked)) == 4
     assert list(schema["properties"]) == ["task", "motivation", "method", "result", "conclusion"]
     assert needs(path, "Chinese") == 0
+
+
+async def test_an_entry_without_abstract_is_reported_not_invented(corpus_dir: Path, tmp_path: Path) -> None:
+    lines = (corpus_dir / "2025-10-23_AI_enhanced_Chinese.jsonl").read_text().splitlines()
+    broken = [i for i, line in enumerate(lines) if "Summary generation failed" in line]
+    obj = json.loads(lines[broken[0]])
+    del obj["summary"]
+    lines[broken[0]] = json.dumps(obj)
+    path = tmp_path / "2025-10-23_AI_enhanced_Chinese.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with FakeProvider() as fake:
+        report = await run([path], fake, tmp_path / "j.db")
+        asked = {r.paper_id for r in fake.requests}
+    assert obj["id"] not in asked and report.totals.needs_repair == len(broken)
+    failed = [e for e in report.entries if e.status == "failed"]
+    assert [(e.id, e.error) for e in failed] == [(obj["id"], "no abstract to summarise from")]
+    assert report.totals.repaired == len(broken) - 1
