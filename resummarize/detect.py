@@ -56,6 +56,8 @@ def _initial(text: str) -> str:
     first = text.lstrip()[:1]
     if first.isascii():
         return first.lower()
+    if "\u4e00" <= first <= "\u9fff":  # unified ideographs: NFKC and casefold leave them as they are
+        return first
     return unicodedata.normalize("NFKC", first).casefold()[:1]
 
 
