@@ -40,10 +40,13 @@ class Fault(StrEnum):
     REFUSAL = "refusal"
     HTML = "html"
     BAD_KEY = "bad_key"
+    CONTEXT_LENGTH = "context_length"
 
 
 #: Faults a client should survive by asking again: the default kinds of `FaultPlan.random`.
-RECOVERABLE: tuple[Fault, ...] = tuple(f for f in Fault if f not in {Fault.TIMEOUT, Fault.BAD_KEY})
+RECOVERABLE: tuple[Fault, ...] = tuple(
+    f for f in Fault if f not in {Fault.TIMEOUT, Fault.BAD_KEY, Fault.CONTEXT_LENGTH}
+)
 _SERVER_ERROR = (500, "The server had an error while processing your request.", "server_error", None)
 #: Faults answered with an HTTP error; connection-level ones (timeout, reset, bad_body) are a 500 in a batch.
 ERRORS: dict[Fault, tuple[int, str, str, str | None]] = {
@@ -51,6 +54,8 @@ ERRORS: dict[Fault, tuple[int, str, str, str | None]] = {
     Fault.HTTP_503: (503, "The engine is currently overloaded, try again later.", "server_error", None),
     Fault.HTTP_429: (429, "Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
     Fault.BAD_KEY: (401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key"),
+    Fault.CONTEXT_LENGTH: (400, "This model's maximum context length is 8192 tokens.", "invalid_request_error",
+                           "context_length_exceeded"),
     Fault.TIMEOUT: _SERVER_ERROR,
     Fault.RESET: _SERVER_ERROR,
     Fault.BAD_BODY: _SERVER_ERROR,

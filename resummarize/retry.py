@@ -25,6 +25,8 @@ class Kind(StrEnum):
     TRANSIENT = "transient"
     FATAL = "fatal"
     MODE_REJECTED = "mode_rejected"
+    #: This one request cannot succeed (a paper too long for the context window); the run goes on.
+    ENTRY = "entry"
 
 
 def _error_code(exc: openai.APIStatusError) -> str:
@@ -49,6 +51,8 @@ def classify(exc: BaseException) -> Kind | None:
         return Kind.FATAL if "insufficient_quota" in code else Kind.TRANSIENT
     if status in (408, 409) or status >= 500:
         return Kind.TRANSIENT
+    if status in (400, 413) and ("context_length" in code or "maximum context" in code or "too long" in code):
+        return Kind.ENTRY
     if status in (400, 422) and ("response_format" in code or "tool" in code):
         return Kind.MODE_REJECTED
     return Kind.FATAL

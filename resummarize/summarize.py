@@ -221,6 +221,9 @@ class Summarizer:
                 kind = classify(exc)
                 if kind is Kind.MODE_REJECTED and self.negotiator.reject(mode):
                     continue
+                if kind is Kind.ENTRY:
+                    raise SummaryError(request.paper_id, "the paper is too long for the model's context window",
+                                       attempts=1, requests=usage[0]) from exc
                 raise ProviderError(
                     fatal_message(exc, self.client.api_key), status=exc.status_code, requests=usage[0]
                 ) from exc

@@ -218,6 +218,7 @@ def test_unknown_model_is_404(fake_openai: FakeProvider, connect: Connect) -> No
         ("http_503", openai.InternalServerError, 503),
         ("http_429", openai.RateLimitError, 429),
         ("bad_key", openai.AuthenticationError, 401),
+        ("context_length", openai.BadRequestError, 400),
     ],
 )
 def test_http_error_faults(

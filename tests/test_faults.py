@@ -25,7 +25,7 @@ def seed_copy(tmp_path: Path, seed_path: Path) -> Path:
 
 
 async def test_half_of_all_requests_faulted_still_repairs_everything(seed_copy: Path, tmp_path: Path) -> None:
-    kinds = [kind for kind in Fault if kind is not Fault.BAD_KEY]
+    kinds = [kind for kind in Fault if kind not in (Fault.BAD_KEY, Fault.CONTEXT_LENGTH)]
     plan = FaultPlan.random(rate=0.5, kinds=kinds, seed=7)
     with FakeProvider(faults=plan, timeout_hold=2.0) as fake:
         report = await run([seed_copy], fake, tmp_path / "j.db", language="English", timeout=0.5)
@@ -128,3 +128,13 @@ async def test_validated_answers_survive_a_fatal_stop(seed_copy: Path, tmp_path:
     assert stored == 5
     _, scan = scan_file(seed_copy, Settings(language="English"))
     assert len(scan.needs_repair) == 96 - 5  # what was validated was written
+
+
+async def test_a_paper_too_long_for_the_context_fails_alone(seed_copy: Path, tmp_path: Path) -> None:
+    long_one = load(seed_copy).entries[3].id
+    with FakeProvider(faults=FaultPlan.per_paper({long_one: [Fault.CONTEXT_LENGTH]})) as fake:
+        report = await run([seed_copy], fake, tmp_path / "j.db", language="English")
+        asked = [r.paper_id for r in fake.requests if r.paper_id == long_one]
+    failed = [e for e in report.entries if e.status == "failed"]
+    assert [(e.id, e.error) for e in failed] == [(long_one, "the paper is too long for the model's context window")]
+    assert report.totals.repaired == 95 and len(asked) == 1  # not retried, not fatal

@@ -51,8 +51,10 @@ def err(message: str, type_: str | None, code: str | int | None, param: str | No
         (401, err("Incorrect API key provided: sk-***", "invalid_request_error", "invalid_api_key"), Kind.FATAL),
         (403, err("Project does not have access to model", "invalid_request_error", "model_not_found"), Kind.FATAL),
         (404, err("The model `gpt-9` does not exist", "invalid_request_error", "model_not_found"), Kind.FATAL),
+        # one paper too long for the model: that paper fails, the run goes on
         (400, err("max context length is 128000 tokens", "invalid_request_error", "context_length_exceeded",
-                  "messages"), Kind.FATAL),
+                  "messages"), Kind.ENTRY),
+        (400, err("This model's maximum context length is 8192 tokens", "BadRequestError", 400), Kind.ENTRY),
         (400, None, Kind.FATAL),  # an HTML error page: no body the SDK could parse
         (400, err("Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
                   "invalid_request_error", None, "response_format"), Kind.MODE_REJECTED),
