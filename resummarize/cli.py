@@ -198,7 +198,10 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     key = _api_key(args)
     list(digest_paths(args.paths))  # an empty folder is an input error, found before anything is opened
     with ExitStack() as stack:
-        journal = stack.enter_context(Journal(args.cache or default_path()))
+        journal_path = args.cache or default_path()
+        if args.dry_run and not journal_path.exists():
+            journal_path = Path(":memory:")  # a dry run only reads the journal: don't create one
+        journal = stack.enter_context(Journal(journal_path))
         if args.record or args.replay:
             from resummarize.cassette import cassette
 
