@@ -169,11 +169,11 @@ def _print_scan_table(files: Sequence[FileScan]) -> None:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from resummarize.digest import load
+    from resummarize.digest import load_digest
     from resummarize.render import render_markdown
     from resummarize.writer import write_atomic
 
-    digest = load(args.file)
+    digest = load_digest(args.file)
     if digest.format != "jsonl":
         raise InputError(args.file, "render takes an enhanced JSONL file")
     text = render_markdown(digest)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ import openai
 from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders
-from resummarize.digest import iter_digest_paths, load, read_raw_objects
+from resummarize.digest import iter_digest_paths, load_digest, read_raw_objects
 from resummarize.digest.jsonl import entry_from
 from resummarize.errors import ProviderError, SummaryError, UsageError
 from resummarize.journal import AnswerKey, Journal
@@ -88,7 +88,7 @@ def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -
     placeholders = options.settings.placeholders()
     digests, jobs = [], []
     for path in files:
-        digest = load(path)
+        digest = load_digest(path)
         digests.append(digest)
         jobs += _jobs_for(digest, options, prompts, placeholders)
     run = Run(digests=digests, jobs=[job for job in jobs if job.entry.abstract.strip()])

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids
-from resummarize.digest import iter_digest_paths, load, raw_sibling, read_raw_ids
+from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids
 from resummarize.errors import InputError
 from resummarize.language import Language, from_environment, resolve
 from resummarize.model import Digest
@@ -126,7 +126,7 @@ def collector_paused() -> Iterator[None]:
 
 def scan_file(path: Path, settings: Settings, placeholders: Placeholders | None = None) -> tuple[Digest, FileScan]:
     with collector_paused():
-        digest = load(path)
+        digest = load_digest(path)
         plan = plan_digest(digest, settings, placeholders)
         return digest, summarize_plan(digest, plan, settings)
 

@@ -232,8 +232,9 @@ def test_insert_maps_canonical_names_to_legacy_keys_and_keeps_crlf() -> None:
 def test_files_that_are_not_digests_are_refused() -> None:
     raw = paper("1")
     del raw["AI"]
-    with pytest.raises(InputError, match="raw crawl file"):
-        JsonlDigest.parse(jsonl([raw, raw]), Path("2026-05-21.jsonl"))
+    data = jsonl([raw, raw])
+    crawl = JsonlDigest.parse(data, Path("2026-05-21.jsonl"))  # parses, round-trips, flagged as raw
+    assert crawl.enhanced is False and crawl.to_bytes() == data and crawl.diagnostics == []
     with pytest.raises(InputError, match="no line is a paper object") as info:
         JsonlDigest.parse(b"\n{broken\n[]\n", Path("x.jsonl"))
     assert info.value.line == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from resummarize.digest import iter_digest_paths, load, raw_sibling, read_raw, read_raw_objects
+from resummarize.digest import iter_digest_paths, load, load_digest, raw_sibling, read_raw, read_raw_objects
 from resummarize.digest.jsonl import JsonlDigest
 from resummarize.digest.markdown import MarkdownDigest
 from resummarize.errors import InputError
@@ -76,9 +76,17 @@ def test_truncated_markdown_names_file_and_line(seed_path: Path, tmp_path: Path)
     assert f"{path}:{info.value.line}:" in str(info.value)
 
 
-def test_raw_crawl_file_is_not_a_digest(corpus_dir: Path) -> None:
+def test_raw_crawl_file_round_trips_but_is_not_a_digest(corpus_dir: Path) -> None:
+    assert load(corpus_dir / RAW).to_bytes() == (corpus_dir / RAW).read_bytes()
     with pytest.raises(InputError, match="raw crawl file"):
-        load(corpus_dir / RAW)
+        load_digest(corpus_dir / RAW)
+
+
+def test_every_corpus_file_round_trips(corpus_dir: Path) -> None:
+    files = sorted(corpus_dir.glob("*.jsonl"))
+    assert len(files) == 10
+    for path in files:
+        assert load(path).to_bytes() == path.read_bytes(), path.name
 
 
 def test_format_is_sniffed_by_content_without_a_known_suffix(

@@ -23,6 +23,7 @@ __all__ = [
     "MarkdownDigest",
     "iter_digest_paths",
     "load",
+    "load_digest",
     "raw_sibling",
     "read_raw",
     "read_raw_ids",
@@ -49,6 +50,18 @@ def load(path: str | Path) -> Digest:
     if _HEADER_BYTES.search(data.removeprefix(_BOM)):
         return MarkdownDigest.parse(data, path)
     raise InputError(path, "not a digest: no '### [n] [title](url)' entries and not JSON lines")
+
+
+def load_digest(path: str | Path) -> Digest:
+    """`load`, refusing a raw crawl file: it round-trips, but holds no summaries to judge or repair."""
+    digest = load(path)
+    if isinstance(digest, JsonlDigest) and not digest.enhanced:
+        raise InputError(
+            path,
+            "this is a raw crawl file (papers without 'AI' summaries), not a digest; "
+            "use its DATE_AI_enhanced_<Language>.jsonl sibling",
+        )
+    return digest
 
 
 def _read(path: Path) -> bytes:

@@ -133,6 +133,8 @@ class JsonlDigest(Digest):
         raw_utf8: bool = False,
     ) -> None:
         super().__init__(path, entries, diagnostics)
+        #: False for a raw crawl file: papers without `AI` summaries (set by `parse`).
+        self.enhanced = True
         self._lines = lines
         self._entry_lines = entry_lines
         self._bom = bom
@@ -141,7 +143,8 @@ class JsonlDigest(Digest):
 
     @classmethod
     def parse(cls, data: bytes, path: Path | None = None) -> JsonlDigest:
-        """Parse every line; a file with no paper object, or with no `AI` object at all, is refused."""
+        """Parse every line; a file with no paper object is refused. A raw crawl file (no `AI` object
+        anywhere) parses too, with `enhanced` False: it round-trips, but has no summaries to judge."""
         bom = _BOM if data.startswith(_BOM) else b""
         lines = _split(data[len(bom) :])
         entries: list[Entry] = []
@@ -160,12 +163,18 @@ class JsonlDigest(Digest):
                 continue
             enhanced = enhanced or "AI" in obj
             raw_utf8 = raw_utf8 or not line.isascii()
-            entry, found = entry_from(obj, index + 1)
+            entry, found = entry_from(obj, index + 1, enhanced=False)
+            if "AI" not in obj:
+                found.insert(0, Diagnostic(line=index + 1, id=entry.id, message="no 'AI' object"))
             entries.append(entry)
             entry_lines.append(index)
             diagnostics.extend(found)
-        _check_usable(path, entries, enhanced, diagnostics)
-        return cls(path, entries, diagnostics, lines, entry_lines, bom, raw_utf8)
+        _check_usable(path, entries, diagnostics)
+        if not enhanced:  # a raw crawl: every paper lacks `AI`, which is no problem of its lines
+            diagnostics = [d for d in diagnostics if d.message != "no 'AI' object"]
+        digest = cls(path, entries, diagnostics, lines, entry_lines, bom, raw_utf8)
+        digest.enhanced = enhanced
+        return digest
 
     @property
     def language_hint(self) -> str | None:
@@ -254,20 +263,12 @@ def _load_line(line: bytes) -> tuple[Any, str | None]:
         return None, f"not JSON ({exc})"
 
 
-def _check_usable(
-    path: Path | None, entries: list[Entry], enhanced: bool, diagnostics: list[Diagnostic]
-) -> None:
+def _check_usable(path: Path | None, entries: list[Entry], diagnostics: list[Diagnostic]) -> None:
     if not entries:
         first = diagnostics[0] if diagnostics else None
         detail = f" (line {first.line}: {first.message})" if first else ""
         raise InputError(
             path, f"not a digest: no line is a paper object{detail}", line=first.line if first else None
-        )
-    if not enhanced:
-        raise InputError(
-            path,
-            "this is a raw crawl file (papers without 'AI' summaries), not a digest; "
-            "use its DATE_AI_enhanced_<Language>.jsonl sibling",
         )
 
 
