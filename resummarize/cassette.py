@@ -16,8 +16,11 @@ from typing import Any, Literal
 
 import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.serialize import serialize
 
 from resummarize.errors import InputError, ReplayMissError
+from resummarize.writer import write_atomic
 
 SECRET_HEADERS = (
     "authorization", "api-key", "openai-organization", "openai-project", "cookie", "set-cookie",
@@ -67,6 +70,16 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any] | None:
     return response
 
 
+class _AtomicPersister(FilesystemPersister):  # type: ignore[misc]  # vcrpy ships no types
+    """vcrpy's file persister, but a cassette is replaced atomically like every file we write."""
+
+    @staticmethod
+    def save_cassette(cassette_path: str | Path, cassette_dict: dict[str, Any], serializer: Any) -> None:
+        path = Path(cassette_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, serialize(cassette_dict, serializer).encode("utf-8"))
+
+
 def recorder(mode: Literal["record", "replay"]) -> vcr.VCR:
     config = vcr.VCR(
         record_mode="all" if mode == "record" else "none",
@@ -76,6 +89,7 @@ def recorder(mode: Literal["record", "replay"]) -> vcr.VCR:
         before_record_request=_scrub_request,
         before_record_response=_scrub_response,
     )
+    config.register_persister(_AtomicPersister)
     config.register_matcher("json_body", _same_body)
     config.register_matcher("endpoint", _same_endpoint)
     return config
