@@ -20,7 +20,7 @@ import openai
 from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders
-from resummarize.digest import iter_digest_paths, load_digest, read_raw_objects
+from resummarize.digest import load_digest, read_raw_objects
 from resummarize.digest.jsonl import entry_from
 from resummarize.errors import ProviderError, SummaryError, UsageError
 from resummarize.journal import AnswerKey, Journal
@@ -28,7 +28,7 @@ from resummarize.language import Language
 from resummarize.model import FIELDS, Digest, Entry
 from resummarize.prompts import PromptSet
 from resummarize.report import EntryResult, RepairReport
-from resummarize.scan import Plan, Settings, plan_digest
+from resummarize.scan import Plan, Settings, digest_paths, plan_digest
 from resummarize.summarize import Negotiator, Outcome, Summarizer, SummaryRequest
 from resummarize.throttle import Throttle
 from resummarize.writer import backup, write_atomic
@@ -82,7 +82,7 @@ class Run:
 
 def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -> Run:
     """Load every input and plan the work; any bad input raises before a request is made."""
-    files = list(iter_digest_paths(paths))
+    files = list(digest_paths(paths))
     if options.out is not None and len(files) != 1:
         raise UsageError("--out takes a single input file")
     placeholders = options.settings.placeholders()
