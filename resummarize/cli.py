@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="resummarize",
         description="Find and repair broken LLM summaries (placeholders, wrong language, corrupted LaTeX, "
         "dropped papers) in daily arXiv digests.",
+        epilog="examples:\n"
+        "  resummarize scan data/\n"
+        "  resummarize repair data/ --restore-missing --report report.json\n"
+        "  resummarize repair digest.md --language English --dry-run\n"
+        "  resummarize render data/2026-05-21_AI_enhanced_Chinese.jsonl -o data/2026-05-21.md\n"
+        "environment: OPENAI_API_KEY, OPENAI_BASE_URL, MODEL_NAME, LANGUAGE (flags win)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
