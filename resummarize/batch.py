@@ -13,6 +13,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -26,7 +27,17 @@ from resummarize.errors import BatchPending, ProviderError, ReplayMissError, Val
 from resummarize.journal import Journal
 from resummarize.model import Digest
 from resummarize.prompts import PromptSet
-from resummarize.repair import COMPLETION_ESTIMATE, Engine, Job, RepairOptions, Run, apply, prepare, unfinished, write
+from resummarize.repair import (
+    COMPLETION_ESTIMATE,
+    Engine,
+    Job,
+    RepairOptions,
+    Run,
+    finish,
+    prepare,
+    questions,
+    stopped,
+)
 from resummarize.report import EntryResult, RepairReport
 from resummarize.retry import policy
 from resummarize.summarize import Mode, Outcome, Summarizer, content_of, fatal_message, mode_options
@@ -117,20 +128,12 @@ def request_body(summarizer: Summarizer, job: Job) -> dict[str, Any]:
             **mode_options(Mode.JSON_SCHEMA, keys)}
 
 
-def group_jobs(jobs: Iterable[Job]) -> list[list[Job]]:
-    """Jobs asking the same question (a paper listed twice, in one file or two) share one answer."""
-    groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(job.key.digest(), []).append(job)
-    return list(groups.values())
-
-
 def plan_batch(digests: Sequence[Digest], jobs: Sequence[Job], summarizer: Summarizer) -> BatchPlan:
     """One line per distinct question, named after the first job that asks it."""
     files = {id(digest): index for index, digest in enumerate(digests)}
     named: dict[str, list[Job]] = {}
     lines: list[RequestLine] = []
-    for group in group_jobs(jobs):
+    for group in questions(jobs):
         name = custom_id(files[id(group[0].digest)], group[0], named)
         named[name] = group
         lines.append(RequestLine(custom_id=name, body=request_body(summarizer, group[0])))
@@ -272,12 +275,7 @@ async def repair_batch(
     if on_plan is not None:
         on_plan(run)
     engine = Engine(client, journal, prompts, options, on_result=on_result)
-
-    def emit(result: EntryResult) -> None:
-        run.report.record(result)
-        if on_result is not None:
-            on_result(result)
-
+    emit = partial(engine.emit, run.report)
     asked = [job for job in run.jobs if not engine.from_journal(job, run.report)]
     fresh = [job for job in asked if not _tried(journal, job)]
     try:
@@ -287,10 +285,8 @@ async def repair_batch(
             await batch.run(plan, wait=wait, poll_interval=poll_interval)
         await _live(engine, run, asked)
     except* ProviderError as group:
-        fatal = group.exceptions[0]
-        assert isinstance(fatal, ProviderError)
-        raise _stopped(run, options, started, fatal) from None
-    _finish(run, options, started)
+        raise stopped(run, options, started, group) from None
+    finish(run, options, started)
     return run.report
 
 
@@ -303,20 +299,6 @@ def _tried(journal: Journal, job: Job) -> bool:
     """A job a finished batch could not answer goes live: asking a batch again would only delay it."""
     known = journal.batch(work_identity([job]))
     return known is not None and known[1] == DONE
-
-
-def _stopped(run: Run, options: RepairOptions, started: float, fatal: ProviderError) -> ProviderError:
-    """Keep what was validated and name every entry left unrepaired, as the live path does."""
-    _finish(run, options, started)
-    unfinished(run, str(fatal))
-    fatal.requests = run.report.totals.requests
-    fatal.report = run.report
-    return fatal
-
-
-def _finish(run: Run, options: RepairOptions, started: float) -> None:
-    write(apply(run), options, run.report)
-    run.report.wall_time = time.monotonic() - started
 
 
 def price(model: str) -> tuple[float, float] | None:

@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -155,6 +155,14 @@ def _job(
     return Job(digest=digest, index=index, entry=entry, request=request, key=key, apply=keys)
 
 
+def questions(jobs: Iterable[Job]) -> list[list[Job]]:
+    """Jobs grouped by the question they ask: a paper listed twice (in one file or two) is asked once."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.key.digest(), []).append(job)
+    return list(groups.values())
+
+
 def estimate_prompt_tokens(jobs: Sequence[Job], prompts: PromptSet) -> int:
     """About four characters a token: good enough to tell a user what a run will cost."""
     chars = 0
@@ -194,11 +202,7 @@ class Engine:
 
     async def run(self, run: Run) -> None:
         """Ask for every job the journal cannot serve; the same question is asked once per run."""
-        questions: dict[str, list[Job]] = {}
-        for job in run.jobs:
-            if not self.from_journal(job, run.report):
-                questions.setdefault(job.key.digest(), []).append(job)
-        live = deque(questions.values())
+        live = deque(questions(job for job in run.jobs if not self.from_journal(job, run.report)))
         if not live or self.stop.is_set():
             return
         await self._one(live.popleft(), run.report)  # alone: proves the key, settles the mode
@@ -213,7 +217,7 @@ class Engine:
             return False
         job.outcome = Outcome(fields=fields, attempts=0, requests=0, prompt_tokens=0, completion_tokens=0)
         report.cached += 1
-        self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="repaired", attempts=0))
+        self.emit(report, EntryResult(id=job.entry.id, path=_path(job), status="repaired", attempts=0))
         return True
 
     async def _worker(self, queue: deque[list[Job]], report: RepairReport) -> None:
@@ -227,7 +231,7 @@ class Engine:
         except SummaryError as exc:
             _count(report, exc.requests, exc.prompt_tokens, exc.completion_tokens)
             for job in jobs:
-                self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="failed",
+                self.emit(report, EntryResult(id=job.entry.id, path=_path(job), status="failed",
                                                     attempts=exc.attempts, error=exc.reason))
             self._trip(exc, report)
             return
@@ -240,7 +244,7 @@ class Engine:
         _count(report, outcome.requests, outcome.prompt_tokens, outcome.completion_tokens)
         for job in jobs:
             job.outcome = outcome
-            self._emit(report, job, EntryResult(id=job.entry.id, path=_path(job), status="repaired",
+            self.emit(report, EntryResult(id=job.entry.id, path=_path(job), status="repaired",
                                                 attempts=outcome.attempts))
 
     def _trip(self, exc: SummaryError, report: RepairReport) -> None:
@@ -253,7 +257,8 @@ class Engine:
                 requests=report.totals.requests,
             ) from exc
 
-    def _emit(self, report: RepairReport, job: Job, result: EntryResult) -> None:
+    def emit(self, report: RepairReport, result: EntryResult) -> None:
+        """Record one entry's outcome and tell the caller (a progress bar, a worker's log)."""
         report.record(result)
         if self.on_result is not None:
             self.on_result(result)
@@ -330,11 +335,10 @@ async def repair(
     if on_plan is not None:
         on_plan(run)
     if options.dry_run:
-        answered = {job.key.digest() for job in run.jobs if journal.get(job.key) is not None}
-        questions = {job.key.digest(): job for job in run.jobs if job.key.digest() not in answered}
-        run.report.cached = sum(1 for job in run.jobs if job.key.digest() in answered)
-        run.report.estimated_requests = len(questions)
-        run.report.estimated_prompt_tokens = estimate_prompt_tokens(list(questions.values()), prompts)
+        unanswered = [group for group in questions(run.jobs) if journal.get(group[0].key) is None]
+        run.report.cached = len(run.jobs) - sum(len(group) for group in unanswered)
+        run.report.estimated_requests = len(unanswered)
+        run.report.estimated_prompt_tokens = estimate_prompt_tokens([group[0] for group in unanswered], prompts)
         return run.report
     if client is None:
         raise UsageError("no client: an API key or --replay is needed")
@@ -342,13 +346,8 @@ async def repair(
     try:
         await engine.run(run)
     except* ProviderError as group:  # includes a replay miss
-        _finish(run, options, started)
-        fatal = group.exceptions[0]
-        assert isinstance(fatal, ProviderError)
-        unfinished(run, str(fatal))
-        fatal.report = run.report
-        raise fatal from None
-    _finish(run, options, started)
+        raise stopped(run, options, started, group) from None
+    finish(run, options, started)
     return run.report
 
 
@@ -361,6 +360,20 @@ def unfinished(run: Run, reason: str) -> None:
                                           error=f"not attempted: {reason}"))
 
 
-def _finish(run: Run, options: RepairOptions, started: float) -> None:
+def finish(run: Run, options: RepairOptions, started: float) -> None:
+    """Apply what was validated and write the digests that changed."""
     write(apply(run), options, run.report)
     run.report.wall_time = time.monotonic() - started
+
+
+def stopped(
+    run: Run, options: RepairOptions, started: float, group: BaseExceptionGroup[ProviderError]
+) -> ProviderError:
+    """A fatal stop keeps what was validated and names every entry left unrepaired in its report."""
+    finish(run, options, started)
+    fatal = group.exceptions[0]
+    assert isinstance(fatal, ProviderError)
+    unfinished(run, str(fatal))
+    fatal.requests = run.report.totals.requests
+    fatal.report = run.report
+    return fatal
