@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
+from typing import Any
 
 import json_repair
 from bs4 import BeautifulSoup
 from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
 from resummarize import language as languages
 from resummarize.detect import Placeholders, is_refusal
@@ -25,16 +27,30 @@ from resummarize.language import Language
 from resummarize.model import FIELDS, canonical
 
 
-class Summary(BaseModel):
-    """The answer schema sent to the model: strict and without defaults, as structured outputs require."""
+@cache
+def schema_model(keys: tuple[str, ...]) -> type[BaseModel]:
+    """The strict answer model for an entry's own field set (`tldr`, or the older `task`): no defaults
+    and no extra keys, as structured outputs require."""
+    spec: dict[str, Any] = {key: (str, ...) for key in keys}
+    model: type[BaseModel] = create_model("Summary", __config__=ConfigDict(extra="forbid"), **spec)
+    return model
 
-    model_config = ConfigDict(extra="forbid")
 
-    tldr: str
-    motivation: str
-    method: str
-    result: str
-    conclusion: str
+#: The answer schema for the current field set.
+Summary = schema_model(FIELDS)
+
+
+@cache
+def _schema_text(keys: tuple[str, ...]) -> str:
+    schema = schema_model(keys).model_json_schema()
+    schema["additionalProperties"] = False
+    return json.dumps(schema)
+
+
+def json_schema(keys: Sequence[str]) -> dict[str, Any]:
+    """A fresh copy each call (callers may mutate it); building the model costs ~3 ms, so it is cached."""
+    schema: dict[str, Any] = json.loads(_schema_text(tuple(keys)))
+    return schema
 
 
 #: What each field should hold, for instructions in re-asks.

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from resummarize.repair import RepairOptions
     from resummarize.report import RepairReport
 
-EXIT_CLEAN, EXIT_NEEDS_REPAIR, EXIT_INPUT = 0, 1, 2
+EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
 
 
 def _judging(parser: argparse.ArgumentParser) -> None:

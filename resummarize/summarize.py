@@ -11,15 +11,14 @@ import json
 import re
 from collections.abc import Sequence
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 import httpx2
 import openai
 from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict
 
-from resummarize.answer import parse_answer, validate_fields
+from resummarize.answer import json_schema, parse_answer, validate_fields
 from resummarize.cassette import is_replay_miss
 from resummarize.detect import Placeholders
 from resummarize.errors import ProviderError, ReplayMissError, SummaryError, ValidationFailure
@@ -81,27 +80,6 @@ class Outcome(BaseModel):
     requests: int
     prompt_tokens: int
     completion_tokens: int
-
-
-@cache
-def schema_model(keys: tuple[str, ...]) -> type[BaseModel]:
-    """The strict answer model for an entry's own field set (`tldr` or the older `task`)."""
-    spec: dict[str, Any] = {key: (str, ...) for key in keys}
-    model: type[BaseModel] = create_model("Summary", __config__=ConfigDict(extra="forbid"), **spec)
-    return model
-
-
-@cache
-def _schema_text(keys: tuple[str, ...]) -> str:
-    schema = schema_model(keys).model_json_schema()
-    schema["additionalProperties"] = False
-    return json.dumps(schema)
-
-
-def json_schema(keys: Sequence[str]) -> dict[str, Any]:
-    """A fresh copy each call (callers may mutate it); building the model costs ~3 ms, so it is cached."""
-    schema: dict[str, Any] = json.loads(_schema_text(tuple(keys)))
-    return schema
 
 
 def redact(text: str, secret: str | None) -> str:
