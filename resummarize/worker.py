@@ -15,7 +15,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import re
 import signal
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 import openai
 
 from resummarize.digest import JsonlDigest, iter_digest_paths, load, raw_sibling
+from resummarize.digest.names import ENHANCED_NAME
 from resummarize.errors import InputError, ProviderError, UsageError
 from resummarize.journal import Journal
 from resummarize.language import Language, from_environment, resolve
@@ -48,7 +48,6 @@ RACY_NS = 2_000_000_000
 RETRY_FAILED = 3600.0
 #: Times to retry a lock whose file another worker removed while we were taking it.
 LOCK_TRIES = 5
-_ENHANCED = re.compile(r"(?P<day>.+)_AI_enhanced_(?P<language>[^/\\]+)\.jsonl")
 
 Log = Callable[[str], None]
 
@@ -132,7 +131,7 @@ def render_targets(paths: Iterable[Path], preferred: Language | None) -> dict[Pa
     """
     days: dict[Path, list[tuple[Path, str]]] = {}
     for path in paths:
-        match = _ENHANCED.fullmatch(path.name)
+        match = ENHANCED_NAME.fullmatch(path.name)
         if match:
             days.setdefault(path.with_name(match["day"] + ".md"), []).append((path, match["language"]))
     targets: dict[Path, list[Path]] = {}

@@ -6,5 +6,5 @@ import re
 
 #: The digest language an enhanced file's name declares.
 LANGUAGE_IN_NAME = re.compile(r"_AI_enhanced_(.+)\.jsonl$")
-#: An enhanced file's name, with the date part (the raw crawl is `<date>.jsonl`).
-ENHANCED_NAME = re.compile(r"(.+)_AI_enhanced_[^/\\]+\.jsonl")
+#: An enhanced file's name: its day (the raw crawl is `<day>.jsonl`) and its language.
+ENHANCED_NAME = re.compile(r"(?P<day>.+)_AI_enhanced_(?P<language>[^/\\]+)\.jsonl")
