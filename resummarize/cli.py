@@ -203,7 +203,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     options = _options(args, settings)
     prompts = load_prompts(args.prompts)
     key = _api_key(args)
-    list(digest_paths(args.paths))  # an empty folder is an input error, found before anything is opened
+    files = list(digest_paths(args.paths))  # the folders walked once, before anything is opened
     with ExitStack() as stack:
         journal_path = args.cache or default_path()
         if args.dry_run and not journal_path.exists():
@@ -223,10 +223,10 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
                 from resummarize.batch import repair_batch
 
                 assert client is not None
-                work = repair_batch(args.paths, options, client=client, journal=journal, prompts=prompts,
+                work = repair_batch(files, options, client=client, journal=journal, prompts=prompts,
                                     wait=args.wait, poll_interval=args.poll_interval, **hooks)
             else:
-                work = repair(args.paths, options, client=client, journal=journal, prompts=prompts, **hooks)
+                work = repair(files, options, client=client, journal=journal, prompts=prompts, **hooks)
             report = asyncio.run(_closing(work, client))
         except ProviderError as exc:
             if args.report and isinstance(exc.report, RepairReport):
