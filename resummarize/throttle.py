@@ -12,8 +12,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
-from aiolimiter import AsyncLimiter
-
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 #: Request limits are per minute; a little margin absorbs the trip to the provider and clock skew.
@@ -60,7 +58,8 @@ class Throttle:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._slots = asyncio.Semaphore(concurrency)
-        self._limiter = AsyncLimiter(1, 60.0 / rpm) if rpm else None
+        self._spacing = 60.0 / rpm if rpm else 0.0
+        self._next_start = 0.0
         self._clock = clock
         self._resume_at = 0.0
         self._remaining: int | None = None
@@ -94,7 +93,7 @@ class Throttle:
 
     def _delay(self, now: float) -> float:
         """Seconds until every pacing rule lets one more request go (0: go now)."""
-        delays = [self._resume_at - now]
+        delays = [self._resume_at - now, self._next_start - now]
         if self._remaining is not None and self._remaining - self._started_since_header <= 0:
             delays.append(self._reset_at - now)  # past the reset, the budget no longer binds
         if self._limit is not None:
@@ -113,11 +112,10 @@ class Throttle:
         """Hold a concurrency slot for one request, after every pacing rule agrees."""
         async with self._slots:
             await self._wait_for_budget()
-            if self._limiter is not None:
-                await self._limiter.acquire()
-                await self._wait_for_budget()
+            now = self._clock()
+            self._next_start = now + self._spacing  # `--rpm`: even spacing, no burst at the start
             self._started_since_header += 1
-            self._sent.append(self._clock())
+            self._sent.append(now)
             if self._limit is None and len(self._sent) > 4096:
                 self._sent.popleft()  # no limit known yet: keep the record bounded
             self.in_flight += 1
