@@ -33,7 +33,8 @@ def answers() -> dict[str, dict[str, str]]:
 def main() -> int:
     target = HERE / "seed" / "cassette.yaml"
     target.unlink(missing_ok=True)
-    with FakeProvider(answers=answers(), api_key="fixture-key-not-a-secret") as fake, tempfile.TemporaryDirectory() as tmp:
+    fake_provider = FakeProvider(answers=answers(), api_key="fixture-key-not-a-secret")
+    with fake_provider as fake, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OPENAI_API_KEY": "fixture-key-not-a-secret", "OPENAI_BASE_URL": fake.base_url}
         env.pop("MODEL_NAME", None)
         command = [

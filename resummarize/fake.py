@@ -217,6 +217,7 @@ class FakeProvider:
         batch_delay: float = 0.0,
         batch_outcome: str = "completed",
         timeout_hold: float = 30.0,
+        gate: threading.Event | None = None,
     ) -> None:
         rejected = frozenset(reject_modes)
         if not rejected <= MODES:
@@ -227,6 +228,8 @@ class FakeProvider:
         self.models = tuple(models)
         self.latency = latency
         self.timeout_hold = timeout_hold
+        #: While set to an unset Event, admitted chat requests wait for it: tests hold N requests in flight.
+        self.gate = gate
         self._max_concurrency = max_concurrency
         self._rpm = rpm
         answers = {paper: dict(fields) for paper, fields in (answers or {}).items()}
@@ -297,6 +300,11 @@ class FakeProvider:
             and (status is None or r.status == status)
             and (fault is None or r.fault == fault)
         )
+
+    @property
+    def in_flight(self) -> int:
+        """Chat requests admitted and not yet answered."""
+        return self._in_flight
 
     @property
     def max_in_flight(self) -> int:
@@ -375,6 +383,9 @@ class FakeProvider:
             if outcome.fault is Fault.HTTP_429:
                 headers.update(_retry_headers(1.0))
             server = self._server
+            while self.gate is not None and server is not None and not server.stopping.is_set():
+                if self.gate.wait(0.02):
+                    break
             if outcome.status == 200 and self.latency > 0 and server is not None:
                 server.stopping.wait(self.latency)
             return _json_reply(outcome.status, outcome.body, headers), outcome

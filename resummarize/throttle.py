@@ -9,7 +9,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -56,11 +56,13 @@ class Throttle:
         rpm: int | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self._spacing = 60.0 / rpm if rpm else 0.0
         self._next_start = 0.0
         self._clock = clock
+        self._sleep = sleep
         self._resume_at = 0.0
         self._remaining: int | None = None
         self._reset_at = 0.0
@@ -105,7 +107,7 @@ class Throttle:
 
     async def _wait_for_budget(self) -> None:
         while (delay := self._delay(self._clock())) > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

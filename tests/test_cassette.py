@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,8 @@ SEED_CASSETTE = REPO / "cassettes" / "seed"
 GOOD = ("2601.18800", "2601.19085", "2601.19179")
 
 
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Any attempt to open a connection fails the test loudly (and is recorded)."""
+def _refuse_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Any attempt to open a connection fails loudly and is recorded."""
     attempts: list[Any] = []
 
     def refuse(self: socket.socket, address: Any) -> None:
@@ -32,6 +33,32 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     return attempts
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    return _refuse_connections(monkeypatch)
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    code: int
+    out: Path
+    attempts: list[Any]
+
+
+@pytest.fixture(scope="module")
+def seed_replayed(seed_path: Path, tmp_path_factory: pytest.TempPathFactory) -> SeedRun:
+    """README's first command, replayed once for every test that reads its result: no key, no network."""
+    folder = tmp_path_factory.mktemp("readme")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MODEL_NAME", "LANGUAGE"):
+            monkeypatch.delenv(name, raising=False)
+        attempts = _refuse_connections(monkeypatch)
+        out = folder / "out" / "seed.md"
+        code = main(["repair", str(seed_path), "--language", "English", "--replay", str(SEED_CASSETTE),
+                     "--out", str(out), "--cache", str(folder / "j.db")])
+    return SeedRun(code, out, attempts)
 
 
 @pytest.fixture
@@ -46,16 +73,14 @@ def _blocks(text: str) -> dict[str, str]:
     return {re.search(r"arxiv\.org/abs/([^)\s]+)", p).group(1): p for p in parts[1:]}  # type: ignore[union-attr]
 
 
-def test_readme_command_repairs_the_seed_offline(
-    tmp_path: Path, seed_path: Path, no_network: list[Any], offline_env: None
-) -> None:
-    out = tmp_path / "out" / "seed.md"
-    code = main(["repair", str(seed_path), "--language", "English", "--replay", str(SEED_CASSETTE),
-                 "--out", str(out), "--cache", str(tmp_path / "j.db")])
-    assert code == 0 and no_network == []
-    _, scan = scan_file(out, Settings(language="English"))
+def test_readme_command_repairs_the_seed_offline(seed_replayed: SeedRun, seed_path: Path) -> None:
+    assert seed_replayed.code == 0 and seed_replayed.attempts == []
+    _, scan = scan_file(seed_replayed.out, Settings(language="English"))
     assert scan.needs_repair == [] and scan.entries == 99
-    before, after = _blocks(seed_path.read_text()), _blocks(out.read_text())
+
+
+def test_readme_command_changes_only_the_broken_entries(seed_replayed: SeedRun, seed_path: Path) -> None:
+    before, after = _blocks(seed_path.read_text()), _blocks(seed_replayed.out.read_text())
     assert all(before[i] == after[i] for i in GOOD)  # the good entries, byte for byte
     assert sum(before[i] != after[i] for i in before) == 96
 
@@ -86,13 +111,14 @@ def test_seed_cassette_holds_no_secret() -> None:
 
 
 def test_recording_scrubs_secrets_and_replays_in_any_order(
-    tmp_path: Path, seed_path: Path, monkeypatch: pytest.MonkeyPatch, offline_env: None
+    tmp_path: Path, seed_subset: Callable[[int], Path], monkeypatch: pytest.MonkeyPatch, offline_env: None
 ) -> None:
     key = "sk-proj-REALLOOKINGKEY0123456789"
-    entries = load(seed_path).entries
+    subset = seed_subset(12)
+    entries = load(subset).entries
     plan = FaultPlan.per_paper({entries[4].id: [Fault.HTTP_500], entries[5].id: [Fault.HTTP_429]})
     digest = tmp_path / "seed.md"
-    shutil.copyfile(seed_path, digest)
+    shutil.copyfile(subset, digest)
     with FakeProvider(api_key=key, faults=plan) as fake:
         monkeypatch.setenv("OPENAI_API_KEY", key)
         monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
@@ -102,19 +128,22 @@ def test_recording_scrubs_secrets_and_replays_in_any_order(
     recorded = (tmp_path / "tape" / "cassette.yaml").read_text()
     assert key not in recorded and "REALLOOKINGKEY" not in recorded
     assert not re.search(r"authorization|set-cookie", recorded, re.I)
-    assert recorded.count("status:\n      code: 200") == 96  # failed attempts are not kept
+    _, scan = scan_file(subset, Settings(language="English"))
+    assert recorded.count("status:\n      code: 200") == len(scan.needs_repair) == 11  # failed attempts are not kept
 
     # Replay with one worker (a different order from the recording), no key, no network.
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9")
     again = tmp_path / "again.md"
-    shutil.copyfile(seed_path, again)
+    shutil.copyfile(subset, again)
     code = main(["repair", str(again), "--language", "English", "--replay", str(tmp_path / "tape"),
                  "--cache", str(tmp_path / "j2.db"), "--concurrency", "1"])
     assert code == 0 and again.read_bytes() == digest.read_bytes()
 
 
-async def test_replay_helper_serves_library_calls(tmp_path: Path, seed_path: Path, no_network: list[Any]) -> None:
+async def test_replay_helper_serves_library_calls(
+    tmp_path: Path, seed_subset: Callable[[int], Path], no_network: list[Any]
+) -> None:
     import openai
 
     from resummarize.journal import Journal
@@ -123,10 +152,11 @@ async def test_replay_helper_serves_library_calls(tmp_path: Path, seed_path: Pat
     from resummarize.testing import replay
 
     digest = tmp_path / "seed.md"
-    shutil.copyfile(seed_path, digest)
+    shutil.copyfile(seed_subset(20), digest)
     client = openai.AsyncOpenAI(api_key="not-needed-for-replay", max_retries=0)
     with replay(SEED_CASSETTE), Journal(tmp_path / "j.db") as journal:
         options = RepairOptions(settings=Settings(language="English"))
         report = await repair([digest], options, client=client, journal=journal, prompts=load_prompts())
     await client.close()
-    assert report.totals.repaired == 96 and no_network == []
+    _, scan = scan_file(digest, Settings(language="English"))
+    assert report.totals.repaired == 19 and no_network == [] and scan.needs_repair == []

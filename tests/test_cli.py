@@ -503,6 +503,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]
 # --- the console entry ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_python_m_resummarize(seed_path: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "LANGUAGE", "OPENAI_BASE_URL")}
     done = subprocess.run(

@@ -1,18 +1,20 @@
 """Pacing: the concurrency cap, the shared cool-down after a 429, the provider's request budget and rpm.
 
-Timing assertions are lower bounds (a slot never opens *early*) with generous slack; order is checked
-instead of tight durations wherever possible.
+Every timing test runs on virtual time: the throttle's clock and sleep are injected, time moves only
+when every task waits, so start times are exact and no assertion depends on the machine's load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
-import time
+from collections.abc import Awaitable
+from typing import Any
 
 import pytest
 
-from resummarize.throttle import Throttle, parse_duration
+from resummarize.throttle import MARGIN, Throttle, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -38,8 +40,42 @@ def test_parse_duration_refuses_what_is_no_duration(text: str) -> None:
     assert parse_duration(text) is None
 
 
+class VirtualTime:
+    """A clock and a sleep for the code under test; `run` advances the clock to the next wake-up only
+    once every task is blocked, like an event loop with nothing else to do."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        wake = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + max(seconds, 0.0), next(self._order), wake))
+        await wake
+
+    def throttle(self, concurrency: int, rpm: int | None = None) -> Throttle:
+        return Throttle(concurrency, rpm, clock=self.clock, sleep=self.sleep)
+
+    async def run(self, *work: Awaitable[Any]) -> list[Any]:
+        tasks = [asyncio.ensure_future(w) for w in work]
+        while True:
+            for _ in range(50):  # let every runnable task go on until it blocks
+                await asyncio.sleep(0)
+            if all(task.done() for task in tasks):
+                return [task.result() for task in tasks]
+            assert self._sleepers, "deadlock: tasks wait for something other than time"
+            wake_at, _, wake = heapq.heappop(self._sleepers)
+            self.now = max(self.now, wake_at)
+            wake.set_result(None)
+
+
 async def test_concurrency_cap_is_never_exceeded() -> None:
-    throttle = Throttle(3)
+    time = VirtualTime()
+    throttle = time.throttle(3)
     in_flight = 0
     peak = 0
 
@@ -49,11 +85,12 @@ async def test_concurrency_cap_is_never_exceeded() -> None:
             in_flight += 1
             peak = max(peak, in_flight)
             assert throttle.in_flight == in_flight
-            await asyncio.sleep(0.01)
+            await time.sleep(1.0)
             in_flight -= 1
 
-    await asyncio.gather(*(request() for _ in range(12)))
+    await time.run(*(request() for _ in range(12)))
     assert peak == 3
+    assert time.now == 4.0  # 12 one-second requests, three at a time
     assert throttle.in_flight == 0
 
 
@@ -69,111 +106,126 @@ async def test_a_failing_request_gives_its_slot_back() -> None:
 
 
 async def test_pause_holds_every_worker_until_the_shared_resume_time() -> None:
-    throttle = Throttle(4)
+    time = VirtualTime()
+    throttle = time.throttle(4)
     started: list[float] = []
 
     async def request() -> None:
         async with throttle.slot():
-            started.append(time.monotonic())
+            started.append(time.now)
 
-    paused_at = time.monotonic()
     throttle.pause(0.2)
     throttle.pause(0.05)  # a shorter pause seen later does not cut the first one short
     assert throttle.cooldowns == 1
-    await asyncio.gather(*(request() for _ in range(4)))
-    assert len(started) == 4
-    assert min(started) >= paused_at + 0.2
-    assert max(started) - paused_at < 5.0
+    await time.run(*(request() for _ in range(4)))
+    assert started == [0.2] * 4
 
 
 async def test_pause_extends_while_workers_wait() -> None:
-    throttle = Throttle(2)
+    time = VirtualTime()
+    throttle = time.throttle(2)
     started: list[float] = []
 
     async def request() -> None:
         async with throttle.slot():
-            started.append(time.monotonic())
+            started.append(time.now)
 
-    begin = time.monotonic()
+    async def another_429() -> None:
+        await time.sleep(0.01)
+        throttle.pause(0.2)  # another worker's 429 while the first cool-down runs
+
     throttle.pause(0.05)
-    waiting = asyncio.gather(request(), request())
-    await asyncio.sleep(0.01)
-    throttle.pause(0.2)  # another worker's 429 while the first cool-down runs
-    await waiting
+    await time.run(request(), request(), another_429())
     assert throttle.cooldowns == 2
-    assert min(started) >= begin + 0.2
+    assert started == [pytest.approx(0.21)] * 2
 
 
 async def test_no_budget_left_makes_the_next_slot_wait_for_reset() -> None:
-    throttle = Throttle(4)
+    time = VirtualTime()
+    throttle = time.throttle(4)
     order: list[str] = []
     throttle.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "200ms"})
-    observed = time.monotonic()
 
     async def request() -> None:
         async with throttle.slot():
-            order.append("request")
+            order.append(f"request at {time.now}")
 
     async def timer() -> None:
-        await asyncio.sleep(0.1)
+        await time.sleep(0.1)
         order.append("100ms")
 
-    await asyncio.gather(request(), timer())
-    assert order == ["100ms", "request"]
-    assert time.monotonic() >= observed + 0.2
+    await time.run(request(), timer())
+    assert order == ["100ms", "request at 0.2"]
 
 
 async def test_remaining_budget_lets_that_many_through_then_waits() -> None:
-    throttle = Throttle(8)
+    time = VirtualTime()
+    throttle = time.throttle(8)
     throttle.observe({"x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "200ms"})
-    observed = time.monotonic()
     started: list[float] = []
 
     async def request() -> None:
         async with throttle.slot():
-            started.append(time.monotonic() - observed)
+            started.append(time.now)
 
-    await asyncio.gather(*(request() for _ in range(3)))
-    _, second, third = sorted(started)
-    assert second < 0.15  # the budget covered these two
-    assert third >= 0.2  # the third waited for the reset
+    await time.run(*(request() for _ in range(3)))
+    assert sorted(started) == [0.0, 0.0, 0.2]  # the budget covered two; the third waited for the reset
 
 
 async def test_headers_without_a_budget_change_nothing() -> None:
-    throttle = Throttle(2)
+    time = VirtualTime()
+    throttle = time.throttle(2)
     throttle.observe({"content-type": "application/json"})
     throttle.observe({"x-ratelimit-remaining-requests": "lots", "x-ratelimit-reset-requests": "1s"})
-    async with asyncio.timeout(0.5):
+    started: list[float] = []
+
+    async def request() -> None:
         async with throttle.slot():
-            pass
-        async with throttle.slot():
-            pass
+            started.append(time.now)
+
+    await time.run(request(), request())
+    assert started == [0.0, 0.0]
 
 
 async def test_rpm_spaces_request_starts_evenly() -> None:
-    throttle = Throttle(8, rpm=600)  # one request every 0.1 s, no burst at the start
+    time = VirtualTime()
+    throttle = time.throttle(8, rpm=600)  # one request every 0.1 s, no burst at the start
     started: list[float] = []
 
     async def request() -> None:
         async with throttle.slot():
-            started.append(time.monotonic())
+            started.append(time.now)
 
-    await asyncio.gather(*(request() for _ in range(4)))
-    started.sort()
-    gaps = [b - a for a, b in itertools.pairwise(started)]
-    assert all(gap >= 0.07 for gap in gaps), gaps
-    assert started[-1] - started[0] >= 0.25
-    assert started[-1] - started[0] < 5.0
+    await time.run(*(request() for _ in range(4)))
+    assert started == pytest.approx([0.0, 0.1, 0.2, 0.3])
 
 
 async def test_without_rpm_requests_start_together() -> None:
-    throttle = Throttle(4)
+    time = VirtualTime()
+    throttle = time.throttle(4)
     started: list[float] = []
 
     async def request() -> None:
         async with throttle.slot():
-            started.append(time.monotonic())
-            await asyncio.sleep(0.05)
+            started.append(time.now)
+            await time.sleep(0.05)
 
-    await asyncio.gather(*(request() for _ in range(4)))
-    assert max(started) - min(started) < 0.05
+    await time.run(*(request() for _ in range(4)))
+    assert started == [0.0] * 4
+
+
+async def test_the_learnt_limit_holds_the_sixty_second_window() -> None:
+    """Once the provider names its per-minute limit, the (limit+1)th request waits for the oldest send
+    to leave the window, plus the margin."""
+    time = VirtualTime()
+    throttle = time.throttle(8)
+    throttle.observe({"x-ratelimit-limit-requests": "3"})
+    started: list[float] = []
+
+    async def request(delay: float) -> None:
+        await time.sleep(delay)
+        async with throttle.slot():
+            started.append(time.now)
+
+    await time.run(request(0.0), request(1.0), request(2.0), request(2.5), request(3.0))
+    assert started == pytest.approx([0.0, 1.0, 2.0, 60.0 + MARGIN, 61.0 + MARGIN])

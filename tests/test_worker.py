@@ -328,6 +328,7 @@ def worker_process(folder: Path, cache: Path, fake: FakeProvider, *extra: str) -
     return subprocess.Popen(command, cwd=folder.parent, env=env, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_two_workers_never_ask_twice_nor_write_one_file_twice(corpus_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     names = [THREE, SMALL, *(f"{day}_AI_enhanced_Chinese.jsonl" for day in ("2025-04-11", "2025-06-23", "2025-10-13"))]
@@ -349,6 +350,7 @@ def test_two_workers_never_ask_twice_nor_write_one_file_twice(corpus_dir: Path, 
     assert renders == ["rendered data/2025-10-23.md"]
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_requests_in_flight_writes_them_and_exits_0(corpus_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     (burst,) = copy(corpus_dir, data, BURST)
