@@ -27,13 +27,13 @@ import openai
 from common import REPO, record
 
 from resummarize.batch import BATCH_DISCOUNT, batch_cost_note, price, repair_batch
-from resummarize.fake import FakeProvider
+from resummarize.digest.model import canonical
+from resummarize.engine import RepairOptions, repair
 from resummarize.journal import Journal
-from resummarize.model import canonical
-from resummarize.prompts import load_prompts
-from resummarize.repair import RepairOptions, repair
+from resummarize.plan import Settings, scan_paths, totals
+from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport
-from resummarize.scan import Settings, scan_paths, totals
+from resummarize.testing.server import FakeProvider
 
 CORPUS = REPO / "tests" / "corpus"
 MODEL = "gpt-4o-mini"

@@ -23,11 +23,8 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from resummarize.cassette import is_replay_miss
-from resummarize.errors import BatchPending, ProviderError, ReplayMissError, ValidationFailure
-from resummarize.journal import Journal
-from resummarize.model import Digest
-from resummarize.prompts import PromptSet
-from resummarize.repair import (
+from resummarize.digest.model import Digest
+from resummarize.engine import (
     COMPLETION_ESTIMATE,
     Engine,
     Job,
@@ -38,9 +35,12 @@ from resummarize.repair import (
     questions,
     stopped,
 )
+from resummarize.errors import BatchPending, ProviderError, ReplayMissError, ValidationFailure
+from resummarize.journal import Journal
+from resummarize.provider.prompts import PromptSet
+from resummarize.provider.retry import policy
+from resummarize.provider.summarize import Mode, Outcome, Summarizer, content_of, fatal_message, mode_options
 from resummarize.report import EntryResult, RepairReport
-from resummarize.retry import policy
-from resummarize.summarize import Mode, Outcome, Summarizer, content_of, fatal_message, mode_options
 
 ENDPOINT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 #: Longest custom_id we send; OpenAI documents no limit, but ids are echoed in every result line.

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
 from resummarize.errors import BatchPending, InputError, ProviderError, ResummarizeError, UsageError
-from resummarize.scan import FileScan, ScanReport, Settings, digest_paths, scan_paths, totals
+from resummarize.plan import FileScan, ScanReport, Settings, digest_paths, scan_paths, totals
 
 if TYPE_CHECKING:
     import openai
     from tqdm import tqdm
 
-    from resummarize.repair import RepairOptions
+    from resummarize.engine import RepairOptions
     from resummarize.report import RepairReport
 
 EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
@@ -177,7 +177,7 @@ def _print_scan_table(files: Sequence[FileScan]) -> None:
 
 def run_render(args: argparse.Namespace) -> int:
     from resummarize.digest import load_digest
-    from resummarize.render import render_markdown
+    from resummarize.digest.render import render_markdown
     from resummarize.writer import write_atomic
 
     digest = load_digest(args.file)
@@ -192,9 +192,9 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_repair(args: argparse.Namespace, settings: Settings) -> int:
+    from resummarize.engine import repair
     from resummarize.journal import Journal, default_path
-    from resummarize.prompts import load_prompts
-    from resummarize.repair import repair
+    from resummarize.provider.prompts import load_prompts
     from resummarize.report import RepairReport, table
     from resummarize.writer import write_atomic
 
@@ -256,7 +256,7 @@ async def _closing(work: Coroutine[Any, Any, RepairReport], client: openai.Async
 
 
 def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
-    from resummarize.repair import RepairOptions
+    from resummarize.engine import RepairOptions
 
     return RepairOptions(
         settings=settings, model=args.model, strategy=args.strategy, concurrency=args.concurrency,
@@ -274,7 +274,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     from resummarize.journal import default_path
-    from resummarize.prompts import load_prompts
+    from resummarize.provider.prompts import load_prompts
     from resummarize.worker import run_worker as watch
 
     options = _options(args, settings)

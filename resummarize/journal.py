@@ -16,8 +16,8 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 from pydantic import BaseModel
 
+from resummarize.digest.model import FIELDS
 from resummarize.errors import InputError
-from resummarize.model import FIELDS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (

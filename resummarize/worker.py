@@ -28,13 +28,13 @@ from typing import Any
 import openai
 
 from resummarize.digest import JsonlDigest, iter_digest_paths, load, raw_sibling
-from resummarize.digest.names import ENHANCED_NAME
+from resummarize.digest.files import ENHANCED_NAME
+from resummarize.digest.render import render_markdown
+from resummarize.engine import RepairOptions, Run, repair
 from resummarize.errors import InputError, ProviderError, UsageError
 from resummarize.journal import Journal
 from resummarize.language import Language, from_environment, resolve
-from resummarize.prompts import PromptSet
-from resummarize.render import render_markdown
-from resummarize.repair import RepairOptions, Run, repair
+from resummarize.provider.prompts import PromptSet
 from resummarize.report import RepairReport
 from resummarize.writer import write_atomic
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import openai
 
-from resummarize.fake import FakeProvider
+from resummarize.engine import RepairOptions, repair
 from resummarize.journal import Journal
-from resummarize.prompts import load_prompts
-from resummarize.repair import RepairOptions, repair
+from resummarize.plan import Settings
+from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport
-from resummarize.scan import Settings
+from resummarize.testing.server import FakeProvider
 
 
 def client_for(fake: FakeProvider, key: str = "sk-test", timeout: float = 5.0) -> openai.AsyncOpenAI:

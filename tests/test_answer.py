@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from resummarize.answer import Summary, clean_text, parse_answer, protect_latex, validate_fields
 from resummarize.detect import REFUSAL, Placeholders
+from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import ValidationFailure
 from resummarize.language import Language, resolve
-from resummarize.model import FIELDS, canonical
+from resummarize.provider.answer import Summary, clean_text, parse_answer, protect_latex, validate_fields
 
 ENGLISH = resolve("English")
 CHINESE = resolve("Chinese")

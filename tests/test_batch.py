@@ -22,13 +22,13 @@ from resummarize.batch import (
     repair_batch,
     work_identity,
 )
+from resummarize.engine import Job, RepairOptions, prepare, repair
 from resummarize.errors import BatchPending, ProviderError
-from resummarize.fake import FakeProvider, FaultPlan
 from resummarize.journal import Journal
-from resummarize.prompts import load_prompts
-from resummarize.repair import Job, RepairOptions, prepare, repair
+from resummarize.plan import Settings, scan_paths
+from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport, ReportTotals
-from resummarize.scan import Settings, scan_paths
+from resummarize.testing.server import FakeProvider, FaultPlan
 
 OLD = "2025-03-20_AI_enhanced_Chinese.jsonl"  # old schema (`task`): 8 entries to repair, 4 distinct papers
 FEW = "2025-10-23_AI_enhanced_Chinese.jsonl"  # three failed entries

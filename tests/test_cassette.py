@@ -12,8 +12,8 @@ import pytest
 
 from resummarize import load
 from resummarize.cli import main
-from resummarize.fake import FakeProvider, Fault, FaultPlan
-from resummarize.scan import Settings, scan_file
+from resummarize.plan import Settings, scan_file
+from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_CASSETTE = REPO / "cassettes" / "seed"
@@ -117,9 +117,9 @@ def test_recording_scrubs_secrets_and_replays_in_any_order(
 async def test_replay_helper_serves_library_calls(tmp_path: Path, seed_path: Path, no_network: list[Any]) -> None:
     import openai
 
+    from resummarize.engine import RepairOptions, repair
     from resummarize.journal import Journal
-    from resummarize.prompts import load_prompts
-    from resummarize.repair import RepairOptions, repair
+    from resummarize.provider.prompts import load_prompts
     from resummarize.testing import replay
 
     digest = tmp_path / "seed.md"

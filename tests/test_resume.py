@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from resummarize.fake import FakeProvider
-from resummarize.scan import Settings, scan_file
+from resummarize.plan import Settings, scan_file
+from resummarize.testing.server import FakeProvider
 
 
 def _stored(journal: Path) -> set[str]:

@@ -13,7 +13,7 @@ import openai
 import pytest
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from resummarize.retry import MAX_RETRY_AFTER, Kind, classify, policy, retry_after
+from resummarize.provider.retry import MAX_RETRY_AFTER, Kind, classify, policy, retry_after
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 _CLASSES: dict[int, type[openai.APIStatusError]] = {

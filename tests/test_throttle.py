@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from resummarize.throttle import Throttle, parse_duration
+from resummarize.provider.throttle import Throttle, parse_duration
 
 
 @pytest.mark.parametrize(

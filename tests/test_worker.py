@@ -19,14 +19,14 @@ import pytest
 
 from resummarize import load
 from resummarize.digest import JsonlDigest
+from resummarize.digest.render import render_markdown
+from resummarize.engine import RepairOptions
 from resummarize.errors import UsageError
-from resummarize.fake import FakeProvider, Fault, FaultPlan
 from resummarize.journal import Journal
 from resummarize.language import resolve
-from resummarize.prompts import load_prompts
-from resummarize.render import render_markdown
-from resummarize.repair import RepairOptions
-from resummarize.scan import Settings, scan_file
+from resummarize.plan import Settings, scan_file
+from resummarize.provider.prompts import load_prompts
+from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 from resummarize.worker import Worker, file_lock, render_targets, run_worker
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from resummarize.digest.files import ENHANCED_NAME
 from resummarize.digest.jsonl import JsonlDigest, entry_from, is_paper, iter_objects
 from resummarize.digest.markdown import MarkdownDigest
-from resummarize.digest.names import ENHANCED_NAME
+from resummarize.digest.model import Digest, Entry
 from resummarize.errors import InputError
-from resummarize.model import Digest, Entry
 
 __all__ = [
     "JsonlDigest",

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from resummarize.digest.names import LANGUAGE_IN_NAME
+from resummarize.digest.files import LANGUAGE_IN_NAME
+from resummarize.digest.model import Diagnostic, Digest, Entry, canonical
 from resummarize.errors import InputError
-from resummarize.model import Diagnostic, Digest, Entry, canonical
 
 _BOM = b"\xef\xbb\xbf"
 _KEY_SEPARATOR = re.compile(r'\s*\{\s*"(?:[^"\\]|\\.)*"(\s*:\s*)')

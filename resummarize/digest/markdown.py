@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resummarize.digest.names import LANGUAGE_IN_NAME
+from resummarize.digest.files import LANGUAGE_IN_NAME
+from resummarize.digest.model import FIELDS, Diagnostic, Digest, Entry, canonical
 from resummarize.errors import InputError
-from resummarize.model import FIELDS, Diagnostic, Digest, Entry, canonical
 
 #: The label each canonical field carries in a markdown digest.
 LABELS: Mapping[str, str] = {

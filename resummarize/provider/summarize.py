@@ -18,15 +18,15 @@ import openai
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict
 
-from resummarize.answer import json_schema, parse_answer, validate_fields
 from resummarize.cassette import is_replay_miss
 from resummarize.detect import Placeholders
+from resummarize.digest.model import canonical
 from resummarize.errors import ProviderError, ReplayMissError, SummaryError, ValidationFailure
 from resummarize.language import Language
-from resummarize.model import canonical
-from resummarize.prompts import PromptSet
-from resummarize.retry import Kind, classify, policy
-from resummarize.throttle import Throttle
+from resummarize.provider.answer import json_schema, parse_answer, validate_fields
+from resummarize.provider.prompts import PromptSet
+from resummarize.provider.retry import Kind, classify, policy
+from resummarize.provider.throttle import Throttle
 
 TOOL_NAME = "submit_summary"
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)")

@@ -14,9 +14,9 @@ from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids
 from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids
+from resummarize.digest.model import Digest
 from resummarize.errors import InputError
 from resummarize.language import Language, from_environment, resolve
-from resummarize.model import Digest
 
 
 class NeedsRepair(BaseModel):

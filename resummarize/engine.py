@@ -22,15 +22,15 @@ from pydantic import BaseModel
 from resummarize.detect import EntryVerdict, Placeholders
 from resummarize.digest import load_digest, read_raw_objects
 from resummarize.digest.jsonl import entry_from
+from resummarize.digest.model import FIELDS, Digest, Entry
 from resummarize.errors import ProviderError, SummaryError, UsageError
 from resummarize.journal import AnswerKey, Journal
 from resummarize.language import Language
-from resummarize.model import FIELDS, Digest, Entry
-from resummarize.prompts import PromptSet
+from resummarize.plan import Plan, Settings, digest_paths, plan_digest
+from resummarize.provider.prompts import PromptSet
+from resummarize.provider.summarize import Negotiator, Outcome, Summarizer, SummaryRequest
+from resummarize.provider.throttle import Throttle
 from resummarize.report import EntryResult, RepairReport
-from resummarize.scan import Plan, Settings, digest_paths, plan_digest
-from resummarize.summarize import Negotiator, Outcome, Summarizer, SummaryRequest
-from resummarize.throttle import Throttle
 from resummarize.writer import backup, write_atomic
 
 Strategy = Literal["regenerate", "translate"]

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from resummarize import language as languages
 from resummarize.detect import Placeholders, is_refusal
+from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import ValidationFailure
 from resummarize.language import Language
-from resummarize.model import FIELDS, canonical
 
 
 @cache

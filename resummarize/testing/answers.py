@@ -1,6 +1,6 @@
 """What the fake provider answers, and how it misbehaves: pure functions plus the thread-safe FaultPlan.
 
-Kept apart from the HTTP server (`resummarize.fake`) so the same logic answers chat requests and batch
+Kept apart from the HTTP server (`resummarize.testing.server`) so the same logic answers chat requests and batch
 lines alike.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import UsageError
-from resummarize.model import FIELDS, canonical
 
 
 class Fault(StrEnum):

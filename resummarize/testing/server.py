@@ -32,8 +32,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from resummarize.errors import UsageError
-from resummarize.fakeanswer import RECOVERABLE, Answerer, Fault, FaultPlan, Outcome, error_body, read_ask
-from resummarize.fakebatch import OUTCOMES, BatchStore
+from resummarize.testing.answers import RECOVERABLE, Answerer, Fault, FaultPlan, Outcome, error_body, read_ask
+from resummarize.testing.batches import OUTCOMES, BatchStore
 
 __all__ = ["RECOVERABLE", "FakeProvider", "Fault", "FaultPlan", "RequestRecord"]
 
