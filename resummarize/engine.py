@@ -1,8 +1,10 @@
-"""Orchestration: scan -> plan -> concurrent summarize -> apply -> atomic write -> report.
+"""One lifecycle for every repair: plan -> answers -> files -> report.
 
-Every validated answer goes to the journal the moment it arrives; files are written only at the end,
-atomically, and only when they changed. The first live request goes alone (it proves the key and
-settles the structured-output mode), then the pool fans out.
+`repair` is the single entry point for live, batch, dry-run and worker passes. Answers come from the
+journal first, then (with `--batch`) from the Batch API, then live, one request per distinct question;
+every validated answer goes to the journal the moment it arrives. Files are written only at the end,
+atomically, and only when they changed, also when a fatal provider error stops the run. The first live
+request goes alone (it proves the key and settles the structured-output mode), then the pool fans out.
 """
 
 from __future__ import annotations
@@ -11,171 +13,85 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
 
 import openai
-from pydantic import BaseModel
 
-from resummarize.detect import EntryVerdict, Placeholders
-from resummarize.digest import load_digest, read_raw_objects
-from resummarize.digest.jsonl import entry_from
-from resummarize.digest.model import FIELDS, Digest, Entry
+from resummarize.batch import ask_batch, batch_cost_note
+from resummarize.config import RepairOptions
+from resummarize.digest.model import Digest
 from resummarize.errors import ProviderError, SummaryError, UsageError
-from resummarize.journal import AnswerKey, Journal
-from resummarize.language import Language
-from resummarize.plan import Plan, Settings, digest_paths, plan_digest
-from resummarize.provider.prompts import PromptSet
-from resummarize.provider.summarize import Negotiator, Outcome, Summarizer, SummaryRequest
+from resummarize.journal import Journal, default_path
+from resummarize.plan import Job, Run, estimate, prepare, questions
+from resummarize.provider.prompts import PromptSet, load_prompts
+from resummarize.provider.summarize import Outcome, Summarizer
 from resummarize.provider.throttle import Throttle
-from resummarize.report import EntryResult, RepairReport
+from resummarize.provider.wire import Negotiator
+from resummarize.report import EntryResult, RepairReport, Usage
 from resummarize.writer import backup, write_atomic
 
-Strategy = Literal["regenerate", "translate"]
+__all__ = ["Engine", "RepairOptions", "Run", "repair"]
+
 #: A run whose first few papers all fail the same way is misconfigured: stop instead of burning on.
 BREAKER = 3
-#: Rough completion size of a five-field answer, for the dry-run estimate.
-COMPLETION_ESTIMATE = 300
 
 
-class RepairOptions(BaseModel):
-    settings: Settings = Settings()
-    model: str = "gpt-4o-mini"
-    strategy: Strategy = "regenerate"
-    concurrency: int = 8
-    rpm: int | None = None
-    timeout: float = 60.0
-    reasks: int = 4
-    attempts: int = 6
-    dry_run: bool = False
-    out: Path | None = None
-    backup: bool = False
-    restore_missing: bool = False
-    batch: bool = False
+async def repair(
+    paths: Sequence[Path | str],
+    options: RepairOptions | None = None,
+    *,
+    client: openai.AsyncOpenAI | None = None,
+    journal: Journal | Path | None = None,
+    prompts: PromptSet | None = None,
+    on_result: Callable[[EntryResult], None] | None = None,
+    on_plan: Callable[[Run], None] | None = None,
+    stop: threading.Event | None = None,
+) -> RepairReport:
+    """Repair the digests under `paths`: the whole run, live, through the Batch API or as a dry run.
+
+    `journal` is an open journal, a path to one, or None for the default in the user cache folder.
+    Validated answers are written even when a fatal provider error ends the run; the `ProviderError`
+    then carries the report. Raises `BatchPending` (nothing written) while a batch runs without `wait`.
+    """
+    options = options or RepairOptions()
+    prompts = prompts or load_prompts()
+    started = time.monotonic()
+    run = prepare([Path(p) for p in paths], options, prompts)
+    if on_plan is not None:
+        on_plan(run)
+    with _journal(journal, options.dry_run) as db:
+        if options.dry_run:
+            estimate(run, db, prompts)
+            if options.batch:
+                run.report.note = batch_cost_note(run.report, options.model)
+            _write_report(run.report, options)
+            return run.report
+        if client is None:
+            raise UsageError("no client: an API key or --replay is needed")
+        engine = Engine(client, db, prompts, options, run.report, on_result=on_result, stop=stop)
+        try:
+            await engine.answer(run)
+        except* ProviderError as group:  # includes a replay miss
+            raise _stopped(run, options, started, group) from None
+    _finish(run, options, started)
+    return run.report
 
 
-@dataclass
-class Job:
-    """One paper to ask about; `apply` names the file keys its answer will replace."""
-
-    digest: Digest
-    index: int | None  # None: a missing paper to insert
-    entry: Entry
-    request: SummaryRequest
-    key: AnswerKey
-    apply: tuple[str, ...]
-    # A missing paper: its raw-crawl object, and the raw file's id order with its place in it.
-    raw: dict[str, Any] | None = None
-    raw_order: Sequence[str] = ()
-    raw_index: int = 0
-    outcome: Outcome | None = None
-
-
-@dataclass
-class Run:
-    digests: list[Digest]
-    jobs: list[Job]
-    report: RepairReport = field(default_factory=RepairReport)
-
-
-def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -> Run:
-    """Load every input and plan the work; any bad input raises before a request is made."""
-    files = list(digest_paths(paths))
-    if options.out is not None and len(files) != 1:
-        raise UsageError("--out takes a single input file")
-    placeholders = options.settings.placeholders()
-    digests, jobs = [], []
-    for path in files:
-        digest = load_digest(path)
-        digests.append(digest)
-        jobs += _jobs_for(digest, options, prompts, placeholders)
-    run = Run(digests=digests, jobs=[job for job in jobs if job.entry.abstract.strip()])
-    run.report.totals.needs_repair = len(jobs)
-    for job in jobs:
-        if not job.entry.abstract.strip():  # nothing to summarise from: never let a model invent one
-            run.report.record(EntryResult(id=job.entry.id, path=_path(job), status="failed", attempts=0,
-                                          error="no abstract to summarise from"))
-    return run
-
-
-def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks: Placeholders) -> list[Job]:
-    plan = plan_digest(digest, options.settings, marks)
-    language = options.settings.language_for(digest)
-    jobs = []
-    for index, verdict in sorted(plan.repairable(options.settings.include_refused).items()):
-        entry = digest.entries[index]
-        strategy = _strategy(verdict, options.strategy)
-        keys = tuple(entry.fields) if verdict.whole_entry or verdict.refused else tuple(verdict.fields)
-        existing = dict(entry.fields) if strategy == "translate" else None
-        jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts))
-    if options.restore_missing and plan.missing and plan.raw_file is not None:
-        jobs += _restore_jobs(digest, plan, language, options, prompts)
-    return jobs
-
-
-def _restore_jobs(
-    digest: Digest, plan: Plan, language: Language, options: RepairOptions, prompts: PromptSet
-) -> list[Job]:
-    """Jobs for the papers of the raw crawl that the enhanced file dropped."""
-    assert plan.raw_file is not None
-    keys = tuple(digest.entries[0].fields) if digest.entries else FIELDS
-    objects = {str(obj["id"]): obj for obj in read_raw_objects(plan.raw_file)}
-    place = {paper_id: i for i, paper_id in enumerate(plan.raw_order)}
-    jobs = []
-    for paper_id in plan.missing:
-        entry, _ = entry_from(objects[paper_id], 0, enhanced=False)
-        entry = entry.model_copy(update={"fields": dict.fromkeys(keys, "")})
-        job = _job(digest, None, entry, language, "regenerate", None, keys, options, prompts)
-        job.raw, job.raw_order, job.raw_index = objects[paper_id], plan.raw_order, place[paper_id]
-        jobs.append(job)
-    return jobs
-
-
-def _strategy(verdict: EntryVerdict, wanted: Strategy) -> Strategy:
-    """Translation only makes sense when the entry holds real content in another language."""
-    if wanted == "translate" and verdict.fields and set(verdict.fields.values()) == {"wrong_language"}:
-        return "translate"
-    return "regenerate"
-
-
-def _job(
-    digest: Digest, index: int | None, entry: Entry, language: Language, strategy: Strategy,
-    existing: dict[str, str] | None, keys: tuple[str, ...], options: RepairOptions, prompts: PromptSet,
-) -> Job:
-    request = SummaryRequest(
-        paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language,
-        keys=tuple(entry.fields) or keys, strategy=strategy, existing=existing,
-    )
-    key = AnswerKey(
-        paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language.name,
-        model=options.model, prompt_version=prompts.version, strategy=strategy, answer_keys=request.keys,
-    )
-    return Job(digest=digest, index=index, entry=entry, request=request, key=key, apply=keys)
-
-
-def questions(jobs: Iterable[Job]) -> list[list[Job]]:
-    """Jobs grouped by the question they ask: a paper listed twice (in one file or two) is asked once."""
-    groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(job.key.digest(), []).append(job)
-    return list(groups.values())
-
-
-def estimate_prompt_tokens(jobs: Sequence[Job], prompts: PromptSet) -> int:
-    """About four characters a token: good enough to tell a user what a run will cost."""
-    chars = 0
-    for job in jobs:
-        r = job.request
-        messages = prompts.render(r.strategy, paper_id=r.paper_id, title=r.title, abstract=r.abstract,
-                                  language=r.language, existing=r.existing, schema_hint=None, keys=r.keys)
-        chars += sum(len(str(m["content"])) for m in messages)
-    return chars // 4
+@contextmanager
+def _journal(given: Journal | Path | None, dry_run: bool) -> Iterator[Journal]:
+    """The journal to use; one opened here is closed here. A dry run only reads: it creates no file."""
+    if isinstance(given, Journal):
+        yield given
+        return
+    path = given or default_path()
+    with Journal(Path(":memory:") if dry_run and not path.exists() else path) as journal:
+        yield journal
 
 
 class Engine:
-    """Runs the jobs of a Run against one endpoint, journaling every validated answer."""
+    """Gets an answer for every job of a run: from the journal, the Batch API, or live requests."""
 
     def __init__(
         self,
@@ -183,95 +99,99 @@ class Engine:
         journal: Journal,
         prompts: PromptSet,
         options: RepairOptions,
+        report: RepairReport,
         *,
         on_result: Callable[[EntryResult], None] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
+        self.client = client
         self.journal = journal
-        self.stop = stop or threading.Event()
         self.options = options
+        self.report = report
         self.on_result = on_result
-        self.throttle = Throttle(options.concurrency, options.rpm)
+        self.stop = stop or threading.Event()
         self.summarizer = Summarizer(
             client, model=options.model, prompts=prompts, placeholders=options.settings.placeholders(),
-            throttle=self.throttle, negotiator=Negotiator(), reasks=options.reasks,
-            attempts=options.attempts, timeout=options.timeout,
+            throttle=Throttle(options.concurrency, options.rpm), negotiator=Negotiator(),
+            reasks=options.reasks, attempts=options.attempts, timeout=options.timeout,
         )
         self._failures: list[str] = []
         self._successes = 0
 
-    async def run(self, run: Run) -> None:
-        """Ask for every job the journal cannot serve; the same question is asked once per run."""
-        live = deque(questions(job for job in run.jobs if not self.from_journal(job, run.report)))
-        if not live or self.stop.is_set():
-            return
-        await self._one(live.popleft(), run.report)  # alone: proves the key, settles the mode
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(self.options.concurrency, len(live))):
-                group.create_task(self._worker(live, run.report))
+    async def answer(self, run: Run) -> None:
+        """Journal first, then the Batch API when asked for, then live for whatever is left."""
+        asked = [job for job in run.jobs if not self.from_journal(job)]
+        if self.options.batch and asked:
+            await ask_batch(run.digests, asked, client=self.client, journal=self.journal,
+                            summarizer=self.summarizer, options=self.options, record=self.answered,
+                            count=self.report.totals.add)
+        await self.ask([job for job in asked if job.outcome is None])
 
-    def from_journal(self, job: Job, report: RepairReport) -> bool:
+    def from_journal(self, job: Job) -> bool:
         """Serve a job from the journal (counted as cached); False when it must be asked."""
         fields = self.journal.get(job.key)
         if fields is None or set(fields) != set(job.request.keys):
             return False
-        job.outcome = Outcome(fields=fields, attempts=0, requests=0, prompt_tokens=0, completion_tokens=0)
-        report.cached += 1
-        self.emit(report, EntryResult(id=job.entry.id, path=_path(job), status="repaired", attempts=0))
+        job.outcome = Outcome(fields=fields, attempts=0)
+        self.report.cached += 1
+        self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=0))
         return True
 
-    async def _worker(self, queue: deque[list[Job]], report: RepairReport) -> None:
-        while queue and not self.stop.is_set():  # a stop lets requests in flight finish
-            await self._one(queue.popleft(), report)
+    async def ask(self, jobs: Sequence[Job]) -> None:
+        """Ask live; the same question is asked once per run, the first one alone."""
+        live = deque(questions(jobs))
+        if not live or self.stop.is_set():
+            return
+        await self._one(live.popleft())  # alone: proves the key, settles the mode
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self.options.concurrency, len(live))):
+                group.create_task(self._worker(live))
 
-    async def _one(self, jobs: list[Job], report: RepairReport) -> None:
+    async def _worker(self, queue: deque[list[Job]]) -> None:
+        while queue and not self.stop.is_set():  # a stop lets requests in flight finish
+            await self._one(queue.popleft())
+
+    async def _one(self, jobs: list[Job]) -> None:
         """One question; its answer serves every job that asks it (a paper listed twice)."""
         try:
             outcome = await self.summarizer.summarize(jobs[0].request)
         except SummaryError as exc:
-            _count(report, exc.requests, exc.prompt_tokens, exc.completion_tokens)
+            self.report.totals.add(exc.usage)
             for job in jobs:
-                self.emit(report, EntryResult(id=job.entry.id, path=_path(job), status="failed",
-                                                    attempts=exc.attempts, error=exc.reason))
-            self._trip(exc, report)
+                self._emit(EntryResult(id=job.entry.id, path=job.path, status="failed",
+                                       attempts=exc.attempts, error=exc.reason))
+            self._trip(exc)
             return
         except ProviderError as exc:
-            report.totals.requests += exc.requests
-            exc.requests = report.totals.requests
+            self.report.totals.add(Usage(requests=exc.requests))
+            exc.requests = self.report.totals.requests
             raise
-        self.journal.put(jobs[0].key, outcome.fields)
         self._successes += 1
-        _count(report, outcome.requests, outcome.prompt_tokens, outcome.completion_tokens)
+        self.report.totals.add(outcome.usage)
+        self.answered(jobs, outcome)
+
+    def answered(self, jobs: list[Job], outcome: Outcome) -> None:
+        """A validated answer: journaled at once, then given to every job that asked for it."""
+        self.journal.put(jobs[0].key, outcome.fields)
         for job in jobs:
             job.outcome = outcome
-            self.emit(report, EntryResult(id=job.entry.id, path=_path(job), status="repaired",
-                                                attempts=outcome.attempts))
+            self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=outcome.attempts))
 
-    def _trip(self, exc: SummaryError, report: RepairReport) -> None:
+    def _trip(self, exc: SummaryError) -> None:
         if self._successes:
             return
         self._failures.append(exc.reason)
         if len(self._failures) >= BREAKER and len(set(self._failures)) == 1:
             raise ProviderError(
                 f"the first {BREAKER} papers all failed the same way ({exc.reason}); stopping the run",
-                requests=report.totals.requests,
+                requests=self.report.totals.requests,
             ) from exc
 
-    def emit(self, report: RepairReport, result: EntryResult) -> None:
+    def _emit(self, result: EntryResult) -> None:
         """Record one entry's outcome and tell the caller (a progress bar, a worker's log)."""
-        report.record(result)
+        self.report.record(result)
         if self.on_result is not None:
             self.on_result(result)
-
-
-def _count(report: RepairReport, requests: int, prompt_tokens: int, completion_tokens: int) -> None:
-    report.totals.requests += requests
-    report.totals.prompt_tokens += prompt_tokens
-    report.totals.completion_tokens += completion_tokens
-
-
-def _path(job: Job) -> str:
-    return str(job.digest.path)
 
 
 def apply(run: Run) -> list[Digest]:
@@ -318,62 +238,36 @@ def write(digests: Sequence[Digest], options: RepairOptions, report: RepairRepor
         report.written.append(str(target))
 
 
-async def repair(
-    paths: Sequence[Path],
-    options: RepairOptions,
-    *,
-    client: openai.AsyncOpenAI | None,
-    journal: Journal,
-    prompts: PromptSet,
-    on_result: Callable[[EntryResult], None] | None = None,
-    on_plan: Callable[[Run], None] | None = None,
-    stop: threading.Event | None = None,
-) -> RepairReport:
-    """The whole job. Validated answers are written even when a fatal provider error ends the run."""
-    started = time.monotonic()
-    run = prepare(paths, options, prompts)
-    if on_plan is not None:
-        on_plan(run)
-    if options.dry_run:
-        unanswered = [group for group in questions(run.jobs) if journal.get(group[0].key) is None]
-        run.report.cached = len(run.jobs) - sum(len(group) for group in unanswered)
-        run.report.estimated_requests = len(unanswered)
-        run.report.estimated_prompt_tokens = estimate_prompt_tokens([group[0] for group in unanswered], prompts)
-        return run.report
-    if client is None:
-        raise UsageError("no client: an API key or --replay is needed")
-    engine = Engine(client, journal, prompts, options, on_result=on_result, stop=stop)
-    try:
-        await engine.run(run)
-    except* ProviderError as group:  # includes a replay miss
-        raise stopped(run, options, started, group) from None
-    finish(run, options, started)
-    return run.report
+def _finish(run: Run, options: RepairOptions, started: float, stopped_by: str | None = None) -> None:
+    """Apply what was validated, write the digests that changed, and the report file when asked."""
+    write(apply(run), options, run.report)
+    if stopped_by is not None:
+        _unfinished(run, stopped_by)
+    run.report.wall_time = time.monotonic() - started
+    _write_report(run.report, options)
 
 
-def unfinished(run: Run, reason: str) -> None:
+def _write_report(report: RepairReport, options: RepairOptions) -> None:
+    if options.report is not None:
+        write_atomic(options.report, report.to_json().encode())
+
+
+def _unfinished(run: Run, reason: str) -> None:
     """List the entries a fatal stop left unrepaired, so the report names every one of them."""
     done = {(e.id, e.path) for e in run.report.entries}
     for job in run.jobs:
-        if job.outcome is None and (job.entry.id, _path(job)) not in done:
-            run.report.record(EntryResult(id=job.entry.id, path=_path(job), status="failed", attempts=0,
+        if job.outcome is None and (job.entry.id, job.path) not in done:
+            run.report.record(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=0,
                                           error=f"not attempted: {reason}"))
 
 
-def finish(run: Run, options: RepairOptions, started: float) -> None:
-    """Apply what was validated and write the digests that changed."""
-    write(apply(run), options, run.report)
-    run.report.wall_time = time.monotonic() - started
-
-
-def stopped(
+def _stopped(
     run: Run, options: RepairOptions, started: float, group: BaseExceptionGroup[ProviderError]
 ) -> ProviderError:
     """A fatal stop keeps what was validated and names every entry left unrepaired in its report."""
-    finish(run, options, started)
     fatal = group.exceptions[0]
     assert isinstance(fatal, ProviderError)
-    unfinished(run, str(fatal))
+    _finish(run, options, started, stopped_by=str(fatal))
     fatal.requests = run.report.totals.requests
     fatal.report = run.report
     return fatal

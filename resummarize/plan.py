@@ -1,68 +1,33 @@
-"""Read-only survey of digests: which entries need repair and why, per the `scan --json` contract.
+"""Inputs -> verdicts -> jobs: what each digest needs (the read-only scan) and what to ask the model.
 
-Files are read one at a time and dropped, so memory does not grow with the size of a `data/` folder.
+Files are read one at a time and dropped while scanning, so memory does not grow with the size of a
+`data/` folder. A repair plans every input before the first request: a bad input stops the run early.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
+from resummarize.config import RepairOptions, Settings, Strategy
 from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids
-from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids
-from resummarize.digest.model import Digest
-from resummarize.errors import InputError
-from resummarize.language import Language, from_environment, resolve
+from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids, read_raw_objects
+from resummarize.digest.jsonl import entry_from
+from resummarize.digest.model import FIELDS, Digest, Entry
+from resummarize.errors import UsageError
+from resummarize.journal import AnswerKey, Journal
+from resummarize.language import Language
+from resummarize.provider.prompts import PromptSet
+from resummarize.provider.summarize import Outcome, SummaryRequest
+from resummarize.report import EntryResult, FileScan, NeedsRepair, RepairReport, ScanReport, Totals
 
-
-class NeedsRepair(BaseModel):
-    id: str
-    fields: dict[str, str]
-
-
-class FileScan(BaseModel):
-    path: str
-    format: str
-    entries: int
-    needs_repair: list[NeedsRepair]
-    refused: list[str]
-    missing: list[str]
-
-
-class Totals(BaseModel):
-    entries: int = 0
-    needs_repair: int = 0
-    refused: int = 0
-    missing: int = 0
-
-
-class ScanReport(BaseModel):
-    files: list[FileScan]
-    totals: Totals
-
-
-class Settings(BaseModel):
-    """How to judge a digest: which language it should be in and what else counts as broken."""
-
-    language: str | None = None
-    environment_language: str | None = None
-    extra_placeholders: list[str] = []
-    include_refused: bool = False
-
-    def placeholders(self) -> Placeholders:
-        return Placeholders(self.extra_placeholders)
-
-    def language_for(self, digest: Digest) -> Language:
-        """The flag wins, then the language the file name declares, then `LANGUAGE`, then English."""
-        if self.language:
-            return resolve(self.language)
-        if digest.language_hint:
-            return resolve(digest.language_hint)
-        return from_environment(self.environment_language) or resolve("English")
+__all__ = ["FileScan", "Job", "Plan", "Run", "ScanReport", "Totals", "prepare", "scan", "scan_paths"]
 
 
 class Plan(BaseModel):
@@ -91,6 +56,9 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
     order = read_raw_ids(sibling)
     missing = missing_ids((entry.id for entry in digest.entries), order)
     return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling)
+
+
+# --- the read-only scan -------------------------------------------------------------------------------
 
 
 def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
@@ -131,32 +99,159 @@ def scan_file(path: Path, settings: Settings, placeholders: Placeholders | None 
         return digest, summarize_plan(digest, plan, settings)
 
 
-def digest_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """The digests under `paths`, each once; a folder holding none is an input error, so that a
-    mistyped or wrong data folder is reported instead of passing as "nothing to repair"."""
-    seen: set[Path] = set()
-    for given in paths:
-        found = list(iter_digest_paths([given]))
-        if not found:
-            raise InputError(given, "no digests found under this folder (no *.md digest or enhanced JSONL file)")
-        for path in found:
-            if path not in seen:
-                seen.add(path)
-                yield path
-
-
 def scan_paths(paths: Iterable[Path], settings: Settings) -> Iterator[tuple[Digest, FileScan]]:
-    """Scan each digest under `paths` in turn (folders are walked)."""
+    """Scan each digest under `paths` in turn (folders are walked; one holding no digest is an error)."""
     placeholders = settings.placeholders()
-    for path in digest_paths(paths):
+    for path in iter_digest_paths(paths):
         yield scan_file(path, settings, placeholders)
+
+
+def scan(paths: Iterable[Path | str], settings: Settings | None = None) -> ScanReport:
+    """The `scan --json` object for `paths`: what needs repair in each digest, and why."""
+    files = [scan for _, scan in scan_paths([Path(p) for p in paths], settings or Settings())]
+    return ScanReport(files=files, totals=totals(files))
 
 
 def totals(files: Iterable[FileScan]) -> Totals:
     total = Totals()
-    for scan in files:
-        total.entries += scan.entries
-        total.needs_repair += len(scan.needs_repair)
-        total.refused += len(scan.refused)
-        total.missing += len(scan.missing)
+    for item in files:
+        total.entries += item.entries
+        total.needs_repair += len(item.needs_repair)
+        total.refused += len(item.refused)
+        total.missing += len(item.missing)
     return total
+
+
+# --- the jobs of a repair -----------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """One paper to ask about; `apply` names the file keys its answer will replace."""
+
+    digest: Digest
+    index: int | None  # None: a missing paper to insert
+    entry: Entry
+    request: SummaryRequest
+    key: AnswerKey
+    apply: tuple[str, ...]
+    # A missing paper: its raw-crawl object, and the raw file's id order with its place in it.
+    raw: dict[str, Any] | None = None
+    raw_order: Sequence[str] = ()
+    raw_index: int = 0
+    outcome: Outcome | None = None
+
+    @property
+    def path(self) -> str:
+        return str(self.digest.path)
+
+
+@dataclass
+class Run:
+    """Every input loaded, the jobs planned for them, and the report the run fills in."""
+
+    digests: list[Digest]
+    jobs: list[Job]
+    report: RepairReport = field(default_factory=RepairReport)
+
+
+def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -> Run:
+    """Load every input and plan the work; any bad input raises before a request is made."""
+    files = list(iter_digest_paths(paths))
+    if options.out is not None and len(files) != 1:
+        raise UsageError("--out takes a single input file")
+    placeholders = options.settings.placeholders()
+    digests, jobs = [], []
+    for path in files:
+        digest = load_digest(path)
+        digests.append(digest)
+        jobs += _jobs_for(digest, options, prompts, placeholders)
+    run = Run(digests=digests, jobs=[job for job in jobs if job.entry.abstract.strip()])
+    run.report.totals.needs_repair = len(jobs)
+    for job in jobs:
+        if not job.entry.abstract.strip():  # nothing to summarise from: never let a model invent one
+            run.report.record(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=0,
+                                          error="no abstract to summarise from"))
+    return run
+
+
+def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks: Placeholders) -> list[Job]:
+    plan = plan_digest(digest, options.settings, marks)
+    language = options.settings.language_for(digest)
+    jobs = []
+    for index, verdict in sorted(plan.repairable(options.settings.include_refused).items()):
+        entry = digest.entries[index]
+        strategy = _strategy(verdict, options.strategy)
+        keys = tuple(entry.fields) if verdict.whole_entry or verdict.refused else tuple(verdict.fields)
+        existing = dict(entry.fields) if strategy == "translate" else None
+        jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts))
+    if options.restore_missing and plan.missing and plan.raw_file is not None:
+        jobs += _restore_jobs(digest, plan, language, options, prompts)
+    return jobs
+
+
+def _restore_jobs(
+    digest: Digest, plan: Plan, language: Language, options: RepairOptions, prompts: PromptSet
+) -> list[Job]:
+    """Jobs for the papers of the raw crawl that the enhanced file dropped."""
+    assert plan.raw_file is not None
+    keys = tuple(digest.entries[0].fields) if digest.entries else FIELDS
+    objects = {str(obj["id"]): obj for obj in read_raw_objects(plan.raw_file)}
+    place = {paper_id: i for i, paper_id in enumerate(plan.raw_order)}
+    jobs = []
+    for paper_id in plan.missing:
+        entry, _ = entry_from(objects[paper_id], 0, enhanced=False)
+        entry = entry.model_copy(update={"fields": dict.fromkeys(keys, "")})
+        job = _job(digest, None, entry, language, "regenerate", None, keys, options, prompts)
+        job.raw, job.raw_order, job.raw_index = objects[paper_id], plan.raw_order, place[paper_id]
+        jobs.append(job)
+    return jobs
+
+
+def _strategy(verdict: EntryVerdict, wanted: Strategy) -> Strategy:
+    """Translation only makes sense when the entry holds real content in another language."""
+    if wanted == "translate" and verdict.fields and set(verdict.fields.values()) == {"wrong_language"}:
+        return "translate"
+    return "regenerate"
+
+
+def _job(
+    digest: Digest, index: int | None, entry: Entry, language: Language, strategy: Strategy,
+    existing: dict[str, str] | None, keys: tuple[str, ...], options: RepairOptions, prompts: PromptSet,
+) -> Job:
+    request = SummaryRequest(
+        paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language,
+        keys=tuple(entry.fields) or keys, strategy=strategy, existing=existing,
+    )
+    key = AnswerKey(
+        paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language.name,
+        model=options.model, prompt_version=prompts.version, strategy=strategy, answer_keys=request.keys,
+    )
+    return Job(digest=digest, index=index, entry=entry, request=request, key=key, apply=keys)
+
+
+def questions(jobs: Iterable[Job]) -> list[list[Job]]:
+    """Jobs grouped by the question they ask: a paper listed twice (in one file or two) is asked once."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.key.digest(), []).append(job)
+    return list(groups.values())
+
+
+def estimate(run: Run, journal: Journal, prompts: PromptSet) -> None:
+    """The dry run: how many answers the journal holds, and what asking for the rest would take."""
+    unanswered = [group for group in questions(run.jobs) if journal.get(group[0].key) is None]
+    run.report.cached = len(run.jobs) - sum(len(group) for group in unanswered)
+    run.report.estimated_requests = len(unanswered)
+    run.report.estimated_prompt_tokens = estimate_prompt_tokens([group[0] for group in unanswered], prompts)
+
+
+def estimate_prompt_tokens(jobs: Sequence[Job], prompts: PromptSet) -> int:
+    """About four characters a token: good enough to tell a user what a run will cost."""
+    chars = 0
+    for job in jobs:
+        r = job.request
+        messages = prompts.render(r.strategy, paper_id=r.paper_id, title=r.title, abstract=r.abstract,
+                                  language=r.language, existing=r.existing, schema_hint=None, keys=r.keys)
+        chars += sum(len(str(m["content"])) for m in messages)
+    return chars // 4

@@ -8,9 +8,9 @@ from typing import Any
 
 import openai
 
-from resummarize.engine import RepairOptions, repair
+from resummarize.config import RepairOptions, Settings
+from resummarize.engine import repair
 from resummarize.journal import Journal
-from resummarize.plan import Settings
 from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport
 from resummarize.testing.server import FakeProvider

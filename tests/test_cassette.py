@@ -12,7 +12,8 @@ import pytest
 
 from resummarize import load
 from resummarize.cli import main
-from resummarize.plan import Settings, scan_file
+from resummarize.config import Settings
+from resummarize.plan import scan_file
 from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,7 +118,8 @@ def test_recording_scrubs_secrets_and_replays_in_any_order(
 async def test_replay_helper_serves_library_calls(tmp_path: Path, seed_path: Path, no_network: list[Any]) -> None:
     import openai
 
-    from resummarize.engine import RepairOptions, repair
+    from resummarize.config import RepairOptions
+    from resummarize.engine import repair
     from resummarize.journal import Journal
     from resummarize.provider.prompts import load_prompts
     from resummarize.testing import replay

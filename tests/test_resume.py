@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from resummarize.plan import Settings, scan_file
+from resummarize.config import Settings
+from resummarize.plan import scan_file
 from resummarize.testing.server import FakeProvider
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from vcr.errors import CannotOverwriteExistingCassetteException
 
+from resummarize.errors import ReplayMissError
 from resummarize.provider.retry import MAX_RETRY_AFTER, Kind, classify, policy, retry_after
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
@@ -88,14 +88,9 @@ def test_classify_connection_errors_are_transient() -> None:
     assert classify(openai.APITimeoutError(request=request())) is Kind.TRANSIENT
 
 
-class _ReplayMiss(CannotOverwriteExistingCassetteException):  # type: ignore[misc]  # vcr ships no types
-    def __init__(self) -> None:
-        Exception.__init__(self, "no match for the request in the cassette")
-
-
 def test_classify_replay_miss_is_fatal_not_a_connection_blip() -> None:
     exc = openai.APIConnectionError(request=request())
-    exc.__cause__ = _ReplayMiss()
+    exc.__cause__ = ReplayMissError(None, cassette="cassette.yaml")  # what the cassette raises on a miss
     assert classify(exc) is Kind.FATAL
 
 

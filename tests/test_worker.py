@@ -18,13 +18,13 @@ import openai
 import pytest
 
 from resummarize import load
+from resummarize.config import RepairOptions, Settings
 from resummarize.digest import JsonlDigest
 from resummarize.digest.render import render_markdown
-from resummarize.engine import RepairOptions
 from resummarize.errors import UsageError
 from resummarize.journal import Journal
 from resummarize.language import resolve
-from resummarize.plan import Settings, scan_file
+from resummarize.plan import scan_file
 from resummarize.provider.prompts import load_prompts
 from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 from resummarize.worker import Worker, file_lock, render_targets, run_worker

@@ -36,10 +36,6 @@ def schema_model(keys: tuple[str, ...]) -> type[BaseModel]:
     return model
 
 
-#: The answer schema for the current field set.
-Summary = schema_model(FIELDS)
-
-
 @cache
 def _schema_text(keys: tuple[str, ...]) -> str:
     schema = schema_model(keys).model_json_schema()
