@@ -91,9 +91,6 @@ class Journal:
             (key.digest(), key.paper_id, json.dumps(dict(fields), ensure_ascii=False), key.model, time.time()),
         )
 
-    def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-
     def batch(self, work: str) -> tuple[str, str] | None:
         """The batch already created for this piece of work, so a rerun never creates a second one."""
         row = self._db.execute("SELECT batch_id, state FROM batches WHERE work = ?", (work,)).fetchone()

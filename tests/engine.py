@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,3 +39,9 @@ async def run(
             return await repair(list(paths), opts, client=client, journal=db, prompts=load_prompts())
         finally:
             await client.close()
+
+
+def answers_in(journal: Journal) -> int:
+    """How many validated answers the journal file holds, read through a connection of its own."""
+    with sqlite3.connect(journal.path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
