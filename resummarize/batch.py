@@ -25,8 +25,9 @@ from resummarize.digest.model import Digest
 from resummarize.errors import BatchPending, ValidationFailure
 from resummarize.journal import Journal
 from resummarize.plan import Job, questions
+from resummarize.provider.request import Outcome
 from resummarize.provider.retry import give_up, policy
-from resummarize.provider.summarize import Outcome, Summarizer
+from resummarize.provider.summarize import Summarizer
 from resummarize.provider.wire import Mode, content_of, request_body
 from resummarize.report import RepairReport, Usage
 

@@ -26,7 +26,8 @@ from resummarize.errors import ProviderError, SummaryError, UsageError
 from resummarize.journal import Journal, default_path
 from resummarize.plan import Job, Run, estimate, prepare, questions
 from resummarize.provider.prompts import PromptSet, load_prompts
-from resummarize.provider.summarize import Outcome, Summarizer
+from resummarize.provider.request import Outcome
+from resummarize.provider.summarize import Summarizer
 from resummarize.provider.throttle import Throttle
 from resummarize.provider.wire import Negotiator
 from resummarize.report import EntryResult, RepairReport, Usage

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -23,9 +23,11 @@ from resummarize.digest.model import FIELDS, Digest, Entry
 from resummarize.errors import UsageError
 from resummarize.journal import AnswerKey, Journal
 from resummarize.language import Language
-from resummarize.provider.prompts import PromptSet
-from resummarize.provider.summarize import Outcome, SummaryRequest
+from resummarize.provider.request import Outcome, SummaryRequest
 from resummarize.report import EntryResult, FileScan, NeedsRepair, RepairReport, ScanReport, Totals
+
+if TYPE_CHECKING:
+    from resummarize.provider.prompts import PromptSet
 
 __all__ = ["FileScan", "Job", "Plan", "Run", "ScanReport", "Totals", "prepare", "scan", "scan_paths"]
 

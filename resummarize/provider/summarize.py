@@ -12,42 +12,17 @@ from typing import Any
 import httpx2
 import openai
 from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ConfigDict
 
 from resummarize.detect import Placeholders
 from resummarize.digest.model import canonical
 from resummarize.errors import ProviderError, SummaryError, ValidationFailure
-from resummarize.language import Language
 from resummarize.provider.answer import json_schema, parse_answer, validate_fields
 from resummarize.provider.prompts import PromptSet
+from resummarize.provider.request import Outcome, SummaryRequest
 from resummarize.provider.retry import Kind, classify, give_up, policy
 from resummarize.provider.throttle import Throttle
 from resummarize.provider.wire import Mode, Negotiator, content_of, fatal_message, request_body
 from resummarize.report import Usage
-
-
-class SummaryRequest(BaseModel):
-    """What one entry needs from the model."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    paper_id: str
-    title: str
-    abstract: str
-    language: Language
-    keys: tuple[str, ...]
-    strategy: str = "regenerate"
-    existing: dict[str, str] | None = None
-
-
-class Outcome(BaseModel):
-    """A validated answer (file keys) and what it cost."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    fields: dict[str, str]
-    attempts: int
-    usage: Usage = Usage()
 
 
 class _Spent:
