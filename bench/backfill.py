@@ -26,14 +26,15 @@ from pathlib import Path
 import openai
 from common import REPO, record
 
-from resummarize.batch import BATCH_DISCOUNT, batch_cost_note, price, repair_batch
-from resummarize.fake import FakeProvider
+from resummarize.batch import BATCH_DISCOUNT, batch_cost_note, price
+from resummarize.config import RepairOptions, Settings
+from resummarize.digest.model import canonical
+from resummarize.engine import repair
 from resummarize.journal import Journal
-from resummarize.model import canonical
-from resummarize.prompts import load_prompts
-from resummarize.repair import RepairOptions, repair
+from resummarize.plan import scan_paths, totals
+from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport
-from resummarize.scan import Settings, scan_paths, totals
+from resummarize.testing.server import FakeProvider
 
 CORPUS = REPO / "tests" / "corpus"
 MODEL = "gpt-4o-mini"
@@ -149,8 +150,8 @@ def batch(folder: Path, delay: float) -> tuple[Outcome, Outcome]:
     """The batch run, then the same command again (nothing left: no batch, no request)."""
 
     def job(client: openai.AsyncOpenAI, db: Journal) -> Awaitable[RepairReport]:
-        return repair_batch([folder], RepairOptions(), client=client, journal=db, prompts=load_prompts(),
-                            wait=True, poll_interval=0.2)
+        options = RepairOptions(batch=True, wait=True, poll_interval=0.2)
+        return repair([folder], options, client=client, journal=db, prompts=load_prompts())
 
     with FakeProvider(batch_delay=delay) as fake:
         first = timed(fake, folder.parent / "batch.db", job)

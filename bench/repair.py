@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from engine import run
 
-from resummarize.fake import FakeProvider
+from resummarize.testing.server import FakeProvider
 
 SEED = REPO / "seeds" / "2026-01-28-cs.LG.md"
 

@@ -46,7 +46,8 @@ def bare_parse(files: list[Path]) -> float:
 
 def scan(files: list[Path]) -> tuple[float, int]:
     """CPU time of a full scan: on a shared machine, other tenants' load would blur wall time."""
-    from resummarize.scan import Settings, scan_paths
+    from resummarize.config import Settings
+    from resummarize.plan import scan_paths
 
     start = time.process_time()
     broken = sum(len(s.needs_repair) for _, s in scan_paths(files, Settings()))
@@ -58,7 +59,8 @@ def peak_memory(folder: Path) -> int:
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
-        "from resummarize.scan import Settings, scan_paths\n"
+        "from resummarize.config import Settings\n"
+        "from resummarize.plan import scan_paths\n"
         "for _ in scan_paths([Path(sys.argv[1])], Settings()): pass\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from resummarize.fake import FakeProvider
+from resummarize.testing.server import FakeProvider
 
 HERE = Path(__file__).resolve().parent
 SEED = HERE.parent / "seeds" / "2026-01-28-cs.LG.md"

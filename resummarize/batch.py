@@ -1,20 +1,18 @@
-"""The Batch API path: every broken entry asked in one uploaded file, at half the live price.
+"""The Batch API: one way for the engine to get answers, every question in one uploaded file, at half
+the live price.
 
 A batch can take hours, so its id goes to the journal the moment it exists: rerunning the same command
 resumes it instead of paying twice. Whatever the batch does not answer acceptably (an error line, an
-invalid answer, a line an expired or failed batch never ran) goes through the live path, so a batch run
-ends exactly as a live run would.
+invalid answer, a line an expired or failed batch never ran) is left without an outcome, and the engine
+asks it live, so a batch run ends exactly as a live run would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import openai
@@ -22,25 +20,16 @@ from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
-from resummarize.cassette import is_replay_miss
-from resummarize.errors import BatchPending, ProviderError, ReplayMissError, ValidationFailure
+from resummarize.config import RepairOptions
+from resummarize.digest.model import Digest
+from resummarize.errors import BatchPending, ValidationFailure
 from resummarize.journal import Journal
-from resummarize.model import Digest
-from resummarize.prompts import PromptSet
-from resummarize.repair import (
-    COMPLETION_ESTIMATE,
-    Engine,
-    Job,
-    RepairOptions,
-    Run,
-    finish,
-    prepare,
-    questions,
-    stopped,
-)
-from resummarize.report import EntryResult, RepairReport
-from resummarize.retry import policy
-from resummarize.summarize import Mode, Outcome, Summarizer, content_of, fatal_message, mode_options
+from resummarize.plan import Job, questions
+from resummarize.provider.request import Outcome
+from resummarize.provider.retry import give_up, policy
+from resummarize.provider.summarize import Summarizer
+from resummarize.provider.wire import Mode, content_of, request_body
+from resummarize.report import RepairReport, Usage
 
 ENDPOINT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 #: Longest custom_id we send; OpenAI documents no limit, but ids are echoed in every result line.
@@ -58,9 +47,13 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1-nano": (0.10, 0.40),
 }
 BATCH_DISCOUNT = 0.5
+#: Rough completion size of a five-field answer, for the dry-run estimate.
+COMPLETION_ESTIMATE = 300
 
 T = TypeVar("T")
-Emit = Callable[[EntryResult], None]
+#: The engine's hooks: a validated answer for the jobs asking one question, and what a result line cost.
+Record = Callable[[list[Job], Outcome], None]
+Count = Callable[[Usage], None]
 
 
 class RequestLine(BaseModel):
@@ -121,11 +114,10 @@ def custom_id(file_index: int, job: Job, taken: Container[str]) -> str:
     return name
 
 
-def request_body(summarizer: Summarizer, job: Job) -> dict[str, Any]:
+def line_body(summarizer: Summarizer, job: Job) -> dict[str, Any]:
     """The body the live path sends first: same prompts, strict json_schema for the entry's own keys."""
-    keys = job.request.keys
-    return {"model": summarizer.model, "messages": summarizer.messages(job.request, Mode.JSON_SCHEMA),
-            **mode_options(Mode.JSON_SCHEMA, keys)}
+    messages = summarizer.messages(job.request, Mode.JSON_SCHEMA)
+    return request_body(summarizer.model, messages, Mode.JSON_SCHEMA, job.request.keys)
 
 
 def plan_batch(digests: Sequence[Digest], jobs: Sequence[Job], summarizer: Summarizer) -> BatchPlan:
@@ -136,7 +128,7 @@ def plan_batch(digests: Sequence[Digest], jobs: Sequence[Job], summarizer: Summa
     for group in questions(jobs):
         name = custom_id(files[id(group[0].digest)], group[0], named)
         named[name] = group
-        lines.append(RequestLine(custom_id=name, body=request_body(summarizer, group[0])))
+        lines.append(RequestLine(custom_id=name, body=line_body(summarizer, group[0])))
     return BatchPlan(lines=lines, jobs=named, work=work_identity(jobs))
 
 
@@ -173,12 +165,12 @@ class BatchRound:
     """Submits (or resumes) the batch for a plan, waits for it and keeps every valid answer."""
 
     def __init__(self, client: openai.AsyncOpenAI, journal: Journal, summarizer: Summarizer,
-                 report: RepairReport, emit: Emit, *, attempts: int) -> None:
+                 record: Record, count: Count, *, attempts: int) -> None:
         self.client = client
         self.journal = journal
         self.summarizer = summarizer
-        self.report = report
-        self.emit = emit
+        self.record = record
+        self.count = count
         self.attempts = attempts
 
     async def run(self, plan: BatchPlan, *, wait: bool, poll_interval: float) -> None:
@@ -226,17 +218,10 @@ class BatchRound:
 
     def take(self, jobs: list[Job], response: LineResponse) -> None:
         verdict = judge(self.summarizer, jobs[0], response)
-        totals = self.report.totals
-        totals.requests += 1
-        totals.prompt_tokens += verdict.prompt_tokens
-        totals.completion_tokens += verdict.completion_tokens
-        if verdict.fields is None:
-            return
-        for job in jobs:
-            self.journal.put(job.key, verdict.fields)
-            job.outcome = Outcome(fields=verdict.fields, attempts=1, requests=1,
-                                  prompt_tokens=verdict.prompt_tokens, completion_tokens=verdict.completion_tokens)
-            self.emit(EntryResult(id=job.entry.id, path=str(job.digest.path), status="repaired", attempts=1))
+        usage = Usage(1, verdict.prompt_tokens, verdict.completion_tokens)
+        self.count(usage)
+        if verdict.fields is not None:
+            self.record(jobs, Outcome(fields=verdict.fields, attempts=1, usage=usage))
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
         """One Files/Batches call through the retry policy; what it gives up on stops the run."""
@@ -244,55 +229,35 @@ class BatchRound:
             async for attempt in policy(attempts=self.attempts):
                 with attempt:
                     return await make()
-        except openai.APIStatusError as exc:
-            raise ProviderError(fatal_message(exc, self.client.api_key), status=exc.status_code) from exc
-        except openai.APIConnectionError as exc:
-            if is_replay_miss(exc):
-                raise ReplayMissError(None) from exc
-            raise ProviderError(f"the Batch API could not be reached ({type(exc).__name__}); "
-                                "run the same command again to resume") from exc
+        except Exception as exc:
+            failure = give_up(exc, paper_id=None, attempts=self.attempts, requests=0, secret=self.client.api_key)
+            if failure is exc:
+                raise
+            raise failure from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def repair_batch(
-    paths: Sequence[Path],
-    options: RepairOptions,
+async def ask_batch(
+    digests: Sequence[Digest],
+    jobs: Sequence[Job],
     *,
     client: openai.AsyncOpenAI,
     journal: Journal,
-    prompts: PromptSet,
-    wait: bool,
-    poll_interval: float,
-    on_result: Callable[[EntryResult], None] | None = None,
-    on_plan: Callable[[Run], None] | None = None,
-) -> RepairReport:
-    """The whole job through the Batch API, ending live for whatever the batch did not answer.
+    summarizer: Summarizer,
+    options: RepairOptions,
+    record: Record,
+    count: Count,
+) -> None:
+    """Answer what a batch can: submit (or resume) one for the jobs no finished batch has tried yet.
 
-    Raises `BatchPending` (nothing written) while the batch runs and `wait` is False.
+    Jobs left without an outcome go live. Raises `BatchPending` while the batch runs and `wait` is off.
     """
-    started = time.monotonic()
-    run = prepare(paths, options, prompts)
-    if on_plan is not None:
-        on_plan(run)
-    engine = Engine(client, journal, prompts, options, on_result=on_result)
-    emit = partial(engine.emit, run.report)
-    asked = [job for job in run.jobs if not engine.from_journal(job, run.report)]
-    fresh = [job for job in asked if not _tried(journal, job)]
-    try:
-        if fresh:
-            plan = plan_batch(run.digests, fresh, engine.summarizer)
-            batch = BatchRound(client, journal, engine.summarizer, run.report, emit, attempts=options.attempts)
-            await batch.run(plan, wait=wait, poll_interval=poll_interval)
-        await _live(engine, run, asked)
-    except* ProviderError as group:
-        raise stopped(run, options, started, group) from None
-    finish(run, options, started)
-    return run.report
-
-
-async def _live(engine: Engine, run: Run, jobs: Sequence[Job]) -> None:
-    """Whatever the batch left unanswered, asked live (the engine asks each question once)."""
-    await engine.run(Run(digests=run.digests, jobs=[job for job in jobs if job.outcome is None], report=run.report))
+    fresh = [job for job in jobs if not _tried(journal, job)]
+    if not fresh:
+        return
+    plan = plan_batch(digests, fresh, summarizer)
+    batch = BatchRound(client, journal, summarizer, record, count, attempts=options.attempts)
+    await batch.run(plan, wait=options.wait, poll_interval=options.poll_interval)
 
 
 def _tried(journal: Journal, job: Job) -> bool:

@@ -3,7 +3,8 @@
 Requests are matched on method, endpoint and the parsed JSON body: not on the host or base URL,
 headers, timestamps, retry counts or the order in which concurrent requests went out. Secrets never
 reach the file: auth and cookie headers are scrubbed both ways, and only successful exchanges are
-recorded (a retried 429 or 5xx would otherwise shadow the answer on replay).
+recorded (a retried 429 or 5xx would otherwise shadow the answer on replay). A request the cassette does
+not hold raises `ReplayMissError` from here; this is the only module that knows about vcrpy.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import vcr
-from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.cassette import Cassette
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serialize import serialize
 
@@ -43,14 +44,19 @@ def _json_body(body: Any) -> Any:
         return body
 
 
+# vcrpy's matchers signal a mismatch with AssertionError. Raised explicitly, never with `assert`: pytest
+# rewrites asserts in a plugin's distribution, and a rewritten one diffs two whole request bodies for
+# every recorded request it passes over (minutes for the seed cassette).
 def _same_body(r1: Any, r2: Any) -> None:
-    assert _json_body(r1.body) == _json_body(r2.body), "bodies differ"
+    if _json_body(r1.body) != _json_body(r2.body):
+        raise AssertionError("bodies differ")
 
 
 def _same_endpoint(r1: Any, r2: Any) -> None:
     """`/v1/chat/completions` and `/chat/completions` are the same call: the base URL is not the point."""
     a, b = r1.path.rstrip("/"), r2.path.rstrip("/")
-    assert a.endswith(b) or b.endswith(a), "endpoints differ"
+    if not (a.endswith(b) or b.endswith(a)):
+        raise AssertionError("endpoints differ")
 
 
 def _scrub_request(request: Any) -> Any:
@@ -80,6 +86,20 @@ class _AtomicPersister(FilesystemPersister):  # type: ignore[misc]  # vcrpy ship
         write_atomic(path, serialize(cassette_dict, serializer).encode("utf-8"))
 
 
+class _Cassette(Cassette):  # type: ignore[misc]  # vcrpy ships no types
+    """vcrpy's cassette, but a request it cannot play in replay mode raises our `ReplayMissError`.
+
+    vcrpy asks `filter_request` only once it knows the request is not recorded and the cassette is
+    write-protected (replay): that is a miss, and the SDK carries the error as the connection error's cause.
+    """
+
+    def filter_request(self, request: Any) -> Any:
+        kept = super().filter_request(request)
+        if kept and self.write_protected:
+            raise ReplayMissError(None, cassette=str(self._path))
+        return kept
+
+
 def recorder(mode: Literal["record", "replay"]) -> vcr.VCR:
     config = vcr.VCR(
         record_mode="all" if mode == "record" else "none",
@@ -103,20 +123,6 @@ def cassette(location: Path, mode: Literal["record", "replay"]) -> Iterator[Path
         raise InputError(path, "no cassette here to replay (record one with --record)")
     if mode == "record":
         path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with recorder(mode).use_cassette(str(path), allow_playback_repeats=mode == "replay"):
-            yield path
-    except ReplayMissError as exc:
-        exc.cassette = str(path)
-        exc.args = (f"{path}: {exc.args[0]}",)
-        raise
-
-
-def is_replay_miss(exc: BaseException) -> bool:
-    """True when the request failed because replay had no recorded answer for it."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, CannotOverwriteExistingCassetteException):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    config = recorder(mode).get_merged_config(path=str(path), allow_playback_repeats=mode == "replay")
+    with _Cassette.use(**config):
+        yield path

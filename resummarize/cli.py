@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
-from resummarize.errors import BatchPending, InputError, ProviderError, ResummarizeError, UsageError
-from resummarize.scan import FileScan, ScanReport, Settings, digest_paths, scan_paths, totals
+from resummarize.config import RepairOptions, Settings
+from resummarize.errors import BatchPending, InputError, ResummarizeError, UsageError
+from resummarize.plan import FileScan, scan_paths, totals
+from resummarize.report import ScanReport, scan_table
 
 if TYPE_CHECKING:
     import openai
     from tqdm import tqdm
 
-    from resummarize.repair import RepairOptions
     from resummarize.report import RepairReport
 
 EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
@@ -139,14 +140,6 @@ def _positive_float(value: str) -> float:
     return number
 
 
-def _reasons(scan: FileScan) -> str:
-    counts: dict[str, int] = {}
-    for item in scan.needs_repair:
-        for reason in set(item.fields.values()):
-            counts[reason] = counts.get(reason, 0) + 1
-    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "-"
-
-
 def run_scan(args: argparse.Namespace) -> int:
     settings = _settings(args)
     files: list[FileScan] = []
@@ -158,26 +151,16 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.json:
         print(ScanReport(files=files, totals=total).model_dump_json(indent=2))
     else:
-        _print_scan_table(files)
+        print(scan_table(files))
         print(f"total: {total.entries} entries, {total.needs_repair} need repair, "
               f"{total.refused} refused, {total.missing} missing")
     broken = total.needs_repair + total.missing
     return EXIT_NEEDS_REPAIR if broken else EXIT_CLEAN
 
 
-def _print_scan_table(files: Sequence[FileScan]) -> None:
-    rows = [("file", "entries", "repair", "refused", "missing", "reasons")]
-    rows += [(f.path, str(f.entries), str(len(f.needs_repair)), str(len(f.refused)), str(len(f.missing)),
-              _reasons(f)) for f in files]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 5)]
-        print("  ".join([*cells, row[5]]))
-
-
 def run_render(args: argparse.Namespace) -> int:
     from resummarize.digest import load_digest
-    from resummarize.render import render_markdown
+    from resummarize.digest.render import render_markdown
     from resummarize.writer import write_atomic
 
     digest = load_digest(args.file)
@@ -192,58 +175,30 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_repair(args: argparse.Namespace, settings: Settings) -> int:
-    from resummarize.journal import Journal, default_path
-    from resummarize.prompts import load_prompts
-    from resummarize.repair import repair
-    from resummarize.report import RepairReport, table
-    from resummarize.writer import write_atomic
+    from resummarize.engine import repair
+    from resummarize.provider.prompts import load_prompts
+    from resummarize.report import table
 
     if args.record and args.replay:
         raise UsageError("--record and --replay cannot be used together")
     options = _options(args, settings)
     prompts = load_prompts(args.prompts)
     key = _api_key(args)
-    files = list(digest_paths(args.paths))  # the folders walked once, before anything is opened
     with ExitStack() as stack:
-        journal_path = args.cache or default_path()
-        if args.dry_run and not journal_path.exists():
-            journal_path = Path(":memory:")  # a dry run only reads the journal: don't create one
-        journal = stack.enter_context(Journal(journal_path))
         if args.record or args.replay:
             from resummarize.cassette import cassette
 
             stack.enter_context(cassette(args.record or args.replay, "record" if args.record else "replay"))
         client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
         bar = stack.enter_context(_progress())
-        hooks: dict[str, Any] = {
-            "on_plan": lambda run: bar.reset(total=len(run.jobs)), "on_result": lambda _: _tick(bar),
-        }
-        try:
-            if args.batch and not args.dry_run:
-                from resummarize.batch import repair_batch
-
-                assert client is not None
-                work = repair_batch(files, options, client=client, journal=journal, prompts=prompts,
-                                    wait=args.wait, poll_interval=args.poll_interval, **hooks)
-            else:
-                work = repair(files, options, client=client, journal=journal, prompts=prompts, **hooks)
-            report = asyncio.run(_closing(work, client))
-        except ProviderError as exc:
-            if args.report and isinstance(exc.report, RepairReport):
-                write_atomic(args.report, exc.report.to_json().encode())
-            raise
-    if args.report:
-        write_atomic(args.report, report.to_json().encode())
+        work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
+                      on_plan=lambda run: bar.reset(total=len(run.jobs)), on_result=lambda _: _tick(bar))
+        report = asyncio.run(_closing(work, client))
     if args.json:
         print(report.to_json(), end="")
     print(table(report, dry_run=args.dry_run), file=sys.stderr)
-    if args.batch and args.dry_run:
-        from resummarize.batch import batch_cost_note
-
-        print(f"  {batch_cost_note(report, options.model)}", file=sys.stderr)
-    if args.dry_run:
-        return EXIT_NEEDS_REPAIR if report.totals.needs_repair else EXIT_CLEAN
-    return EXIT_NEEDS_REPAIR if report.totals.failed else EXIT_CLEAN
+    left = report.totals.needs_repair if args.dry_run else report.totals.failed
+    return EXIT_NEEDS_REPAIR if left else EXIT_CLEAN
 
 
 async def _closing(work: Coroutine[Any, Any, RepairReport], client: openai.AsyncOpenAI | None) -> RepairReport:
@@ -256,12 +211,12 @@ async def _closing(work: Coroutine[Any, Any, RepairReport], client: openai.Async
 
 
 def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
-    from resummarize.repair import RepairOptions
-
     return RepairOptions(
         settings=settings, model=args.model, strategy=args.strategy, concurrency=args.concurrency,
         rpm=args.rpm, timeout=args.timeout, dry_run=args.dry_run, out=getattr(args, "out", None),
         backup=args.backup, restore_missing=args.restore_missing, batch=getattr(args, "batch", False),
+        wait=getattr(args, "wait", False), poll_interval=getattr(args, "poll_interval", 30.0),
+        report=getattr(args, "report", None),
     )
 
 
@@ -274,7 +229,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     from resummarize.journal import default_path
-    from resummarize.prompts import load_prompts
+    from resummarize.provider.prompts import load_prompts
     from resummarize.worker import run_worker as watch
 
     options = _options(args, settings)

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
+from resummarize.digest.model import FIELDS, LEGACY_KEYS, Entry
 from resummarize.errors import UsageError
 from resummarize.language import Language, matches, matches_many
-from resummarize.model import FIELDS, LEGACY_KEYS, Entry
 
 #: Every reason a field can be broken for. When several apply, the first of
 #: empty > placeholder > corrupted > wrong_language is reported.

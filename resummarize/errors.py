@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from resummarize.report import Usage
+
 
 class ResummarizeError(Exception):
     """Base class: anything the CLI turns into one clean line instead of a traceback."""
@@ -77,17 +79,14 @@ class SummaryError(ResummarizeError):
         *,
         attempts: int = 0,
         last_answer: str | None = None,
-        requests: int = 0,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
+        usage: Usage | None = None,
     ) -> None:
         self.paper_id = paper_id
         self.reason = reason
         self.attempts = attempts
         self.last_answer = last_answer
-        self.requests = requests
-        self.prompt_tokens = prompt_tokens
-        self.completion_tokens = completion_tokens
+        #: What the failed tries cost: they count in the run's totals all the same.
+        self.usage = usage or Usage()
         super().__init__(f"{paper_id}: {reason}")
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 from pydantic import BaseModel
 
+from resummarize.digest.model import FIELDS
 from resummarize.errors import InputError
-from resummarize.model import FIELDS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -90,9 +90,6 @@ class Journal:
             "INSERT OR REPLACE INTO answers (key, paper_id, fields, model, created) VALUES (?, ?, ?, ?, ?)",
             (key.digest(), key.paper_id, json.dumps(dict(fields), ensure_ascii=False), key.model, time.time()),
         )
-
-    def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def batch(self, work: str) -> tuple[str, str] | None:
         """The batch already created for this piece of work, so a rerun never creates a second one."""

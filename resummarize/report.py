@@ -1,10 +1,57 @@
-"""What a repair run did, per the `repair --report` contract, and the table printed at the end."""
+"""What a run did: the `repair --report` contract, what requests cost (`Usage`), and both closing tables
+(the scan's per-file table and the repair's totals).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+
+class NeedsRepair(BaseModel):
+    id: str
+    fields: dict[str, str]
+
+
+class FileScan(BaseModel):
+    """One file of the `scan --json` contract."""
+
+    path: str
+    format: str
+    entries: int
+    needs_repair: list[NeedsRepair]
+    refused: list[str]
+    missing: list[str]
+
+
+class Totals(BaseModel):
+    entries: int = 0
+    needs_repair: int = 0
+    refused: int = 0
+    missing: int = 0
+
+
+class ScanReport(BaseModel):
+    """The `scan --json` contract."""
+
+    files: list[FileScan]
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What talking to the provider cost: requests sent and the tokens they used; `+` adds two up."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.requests + other.requests, self.prompt_tokens + other.prompt_tokens,
+                     self.completion_tokens + other.completion_tokens)
 
 
 class EntryResult(BaseModel):
@@ -23,6 +70,11 @@ class ReportTotals(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
+    def add(self, usage: Usage) -> None:
+        self.requests += usage.requests
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+
 
 class RepairReport(BaseModel):
     """The contract object; `wall_time`, `cached` and `written` are for the table, not the JSON file."""
@@ -34,6 +86,8 @@ class RepairReport(BaseModel):
     written: list[str] = Field(default_factory=list, exclude=True)
     estimated_requests: int = Field(default=0, exclude=True)
     estimated_prompt_tokens: int = Field(default=0, exclude=True)
+    #: A line the closing table adds below its rows (the Batch API cost estimate of a dry run).
+    note: str = Field(default="", exclude=True)
 
     def record(self, result: EntryResult) -> None:
         self.entries.append(result)
@@ -65,4 +119,26 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
             ("wall time", f"{report.wall_time:.1f} s"),
         ]
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
+    lines = [f"  {name:<{width}}  {value}" for name, value in rows]
+    return "\n".join([*lines, f"  {report.note}"] if report.note else lines)
+
+
+def scan_table(files: Sequence[FileScan]) -> str:
+    """One row per scanned file: entries, what needs repair, refused, missing, and the reasons counted."""
+    rows = [("file", "entries", "repair", "refused", "missing", "reasons")]
+    rows += [(f.path, str(f.entries), str(len(f.needs_repair)), str(len(f.refused)), str(len(f.missing)),
+              _reasons(f)) for f in files]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 5)]
+        lines.append("  ".join([*cells, row[5]]))
+    return "\n".join(lines)
+
+
+def _reasons(scan: FileScan) -> str:
+    counts: dict[str, int] = {}
+    for item in scan.needs_repair:
+        for reason in set(item.fields.values()):
+            counts[reason] = counts.get(reason, 0) + 1
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "-"

@@ -27,14 +27,16 @@ from typing import Any
 
 import openai
 
+from resummarize.config import RepairOptions
 from resummarize.digest import JsonlDigest, iter_digest_paths, load, raw_sibling
 from resummarize.digest.names import ENHANCED_NAME
+from resummarize.digest.render import render_markdown
+from resummarize.engine import repair
 from resummarize.errors import InputError, ProviderError, UsageError
 from resummarize.journal import Journal
-from resummarize.language import Language, from_environment, resolve
-from resummarize.prompts import PromptSet
-from resummarize.render import render_markdown
-from resummarize.repair import RepairOptions, Run, repair
+from resummarize.language import Language, resolve
+from resummarize.plan import Run
+from resummarize.provider.prompts import PromptSet
 from resummarize.report import RepairReport
 from resummarize.writer import write_atomic
 
@@ -183,13 +185,11 @@ class Worker:
         self.retry_failed = retry_failed
         self.seen: dict[Path, Fingerprint] = {}
         self.retry_at: dict[Path, float] = {}  # files left with failed entries, by monotonic time
-        settings = options.settings
-        self.preferred = resolve(settings.language) if settings.language else from_environment(
-            settings.environment_language)
+        self.preferred = options.settings.preferred_language()
 
     def run_pass(self) -> PassSummary:
         """One look at the folder; raises ProviderError when the provider refuses the configuration."""
-        listing = list(iter_digest_paths([self.folder]))
+        listing = list(iter_digest_paths([self.folder], require=False))
         targets = render_targets(listing, self.preferred)
         derived = {md for mds in targets.values() for md in mds}
         work = [path for path in listing if path not in derived and self._changed(path)]

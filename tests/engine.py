@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import openai
 
-from resummarize.fake import FakeProvider
+from resummarize.config import RepairOptions, Settings
+from resummarize.engine import repair
 from resummarize.journal import Journal
-from resummarize.prompts import load_prompts
-from resummarize.repair import RepairOptions, repair
+from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport
-from resummarize.scan import Settings
+from resummarize.testing.server import FakeProvider
 
 
 def client_for(fake: FakeProvider, key: str = "sk-test", timeout: float = 5.0) -> openai.AsyncOpenAI:
@@ -38,3 +39,9 @@ async def run(
             return await repair(list(paths), opts, client=client, journal=db, prompts=load_prompts())
         finally:
             await client.close()
+
+
+def answers_in(journal: Journal) -> int:
+    """How many validated answers the journal file holds, read through a connection of its own."""
+    with sqlite3.connect(journal.path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from resummarize.answer import Summary, clean_text, parse_answer, protect_latex, validate_fields
 from resummarize.detect import REFUSAL, Placeholders
+from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import ValidationFailure
 from resummarize.language import Language, resolve
-from resummarize.model import FIELDS, canonical
+from resummarize.provider.answer import clean_text, json_schema, parse_answer, protect_latex, validate_fields
 
 ENGLISH = resolve("English")
 CHINESE = resolve("Chinese")
@@ -269,7 +269,7 @@ def test_missing_empty_and_duplicate_fields() -> None:
 
 
 def test_summary_schema_is_strict_without_defaults() -> None:
-    schema = Summary.model_json_schema()
+    schema = json_schema(FIELDS)
     assert schema["required"] == list(FIELDS)
     assert schema["additionalProperties"] is False
     assert all("default" not in spec for spec in schema["properties"].values())

@@ -19,16 +19,16 @@ from resummarize.batch import (
     batch_cost_note,
     custom_id,
     price,
-    repair_batch,
     work_identity,
 )
+from resummarize.config import RepairOptions, Settings
+from resummarize.engine import repair
 from resummarize.errors import BatchPending, ProviderError
-from resummarize.fake import FakeProvider, FaultPlan
 from resummarize.journal import Journal
-from resummarize.prompts import load_prompts
-from resummarize.repair import Job, RepairOptions, prepare, repair
+from resummarize.plan import Job, prepare, scan_paths
+from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport, ReportTotals
-from resummarize.scan import Settings, scan_paths
+from resummarize.testing.server import FakeProvider, FaultPlan
 
 OLD = "2025-03-20_AI_enhanced_Chinese.jsonl"  # old schema (`task`): 8 entries to repair, 4 distinct papers
 FEW = "2025-10-23_AI_enhanced_Chinese.jsonl"  # three failed entries
@@ -74,8 +74,8 @@ def needs_repair(folder: Path) -> int:
 
 async def batch(folder: Path, client: openai.AsyncOpenAI, journal: Journal, *, wait: bool = True,
                 **options: Any) -> RepairReport:
-    return await repair_batch([folder], RepairOptions(**options), client=client, journal=journal,
-                              prompts=load_prompts(), wait=wait, poll_interval=0.02)
+    return await repair([folder], RepairOptions(batch=True, wait=wait, poll_interval=0.02, **options), client=client,
+                        journal=journal, prompts=load_prompts())
 
 
 async def uploaded(client: openai.AsyncOpenAI, batch_id: str) -> list[dict[str, Any]]:

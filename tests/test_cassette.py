@@ -14,8 +14,9 @@ import pytest
 
 from resummarize import load
 from resummarize.cli import main
-from resummarize.fake import FakeProvider, Fault, FaultPlan
-from resummarize.scan import Settings, scan_file
+from resummarize.config import Settings
+from resummarize.plan import scan_file
+from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_CASSETTE = REPO / "cassettes" / "seed"
@@ -146,9 +147,10 @@ async def test_replay_helper_serves_library_calls(
 ) -> None:
     import openai
 
+    from resummarize.config import RepairOptions
+    from resummarize.engine import repair
     from resummarize.journal import Journal
-    from resummarize.prompts import load_prompts
-    from resummarize.repair import RepairOptions, repair
+    from resummarize.provider.prompts import load_prompts
     from resummarize.testing import replay
 
     digest = tmp_path / "seed.md"

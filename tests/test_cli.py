@@ -21,7 +21,7 @@ import pytest
 from resummarize import load
 from resummarize.cli import main
 from resummarize.detect import REFUSAL
-from resummarize.fake import FakeProvider
+from resummarize.testing.server import FakeProvider
 
 ARXIV_ID = re.compile(r"^\d{4}\.\d{4,5}(v\d+)?$")
 REASONS = {"placeholder", "empty", "wrong_language", "corrupted"}

@@ -20,9 +20,9 @@ from resummarize.detect import (
     is_refusal,
     missing_ids,
 )
+from resummarize.digest.model import FIELDS, Entry
 from resummarize.errors import UsageError
 from resummarize.language import resolve
-from resummarize.model import FIELDS, Entry
 
 EN = resolve("English")
 ZH = resolve("Chinese")

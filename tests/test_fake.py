@@ -19,9 +19,9 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from resummarize import testing
+from resummarize.digest.model import FIELDS
 from resummarize.errors import UsageError
-from resummarize.fake import FakeProvider, Fault, FaultPlan, duration
-from resummarize.model import FIELDS
+from resummarize.testing.server import FakeProvider, Fault, FaultPlan, duration
 
 # The plugin's fixtures, as a project that installs resummarize gets them through the pytest11 entry point.
 fake_openai = testing.fake_openai

@@ -10,9 +10,10 @@ import pytest
 from engine import run
 
 from resummarize import load
+from resummarize.config import Settings
 from resummarize.errors import ProviderError
-from resummarize.fake import FakeProvider, Fault, FaultPlan
-from resummarize.scan import Settings, scan_file
+from resummarize.plan import scan_file
+from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 
 KEY = "sk-live-0123456789abcdefSECRET"
 

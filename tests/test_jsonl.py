@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from resummarize.digest import load
 from resummarize.digest.jsonl import JsonlDigest, JsonStyle
+from resummarize.digest.model import FIELDS, Entry
 from resummarize.errors import InputError
-from resummarize.model import FIELDS, Entry
 
 #: No `explain` phase: it imports libcst, whose deprecation warning pytest turns into an error.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink)

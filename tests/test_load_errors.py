@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from resummarize.digest import iter_digest_paths, load, load_digest, raw_sibling, read_raw, read_raw_objects
-from resummarize.digest.jsonl import JsonlDigest
+from resummarize.digest import iter_digest_paths, load, load_digest, raw_sibling, read_raw_objects
+from resummarize.digest.jsonl import JsonlDigest, entry_from
 from resummarize.digest.markdown import MarkdownDigest
 from resummarize.errors import InputError
 
@@ -114,14 +114,14 @@ def test_iter_digest_paths_finds_digests_and_skips_raw_files(
     assert found == [data / "2026" / "2026-01-28.md", data / ENHANCED, data / "fork.jsonl", explicit]
 
 
-def test_raw_sibling_and_read_raw(corpus_dir: Path, tmp_path: Path) -> None:
+def test_raw_sibling_and_raw_papers(corpus_dir: Path, tmp_path: Path) -> None:
     assert raw_sibling(corpus_dir / ENHANCED) == corpus_dir / RAW
     assert raw_sibling(corpus_dir / "2026-06-02_AI_enhanced_Chinese.jsonl") is None
     assert raw_sibling(corpus_dir / RAW) is None
     markdown = write(tmp_path / "2026-05-21.md", b"")
     shutil.copy(corpus_dir / RAW, tmp_path / RAW)
     assert raw_sibling(markdown) == tmp_path / RAW
-    papers = read_raw(corpus_dir / RAW)
+    papers = [entry_from(obj, 0, enhanced=False)[0] for obj in read_raw_objects(corpus_dir / RAW)]
     assert len(papers) == 291
     assert len({p.id for p in papers}) == 291
     assert papers[0].id == "2605.20209"
@@ -134,6 +134,6 @@ def test_raw_sibling_and_read_raw(corpus_dir: Path, tmp_path: Path) -> None:
     assert len({p.id for p in papers} - enhanced_ids) == 60
 
 
-def test_read_raw_refuses_a_file_without_papers(tmp_path: Path) -> None:
+def test_read_raw_objects_refuses_a_file_without_papers(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a raw crawl file"):
-        read_raw(write(tmp_path / "x.jsonl", b"[1]\n"))
+        read_raw_objects(write(tmp_path / "x.jsonl", b"[1]\n"))

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from resummarize.digest import load
 from resummarize.digest.markdown import MarkdownDigest
+from resummarize.digest.model import FIELDS
 from resummarize.errors import InputError
-from resummarize.model import FIELDS
 
 #: No `explain` phase: it imports libcst, whose deprecation warning pytest turns into an error.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink)

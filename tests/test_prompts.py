@@ -11,10 +11,10 @@ import jinja2
 import jinja2.meta
 import pytest
 
+from resummarize.digest.model import FIELDS
 from resummarize.errors import InputError, UsageError
 from resummarize.language import resolve
-from resummarize.model import FIELDS
-from resummarize.prompts import TEMPLATES, PromptSet, load_prompts, neutralise, packaged_directory
+from resummarize.provider.prompts import TEMPLATES, PromptSet, load_prompts, neutralise, packaged_directory
 
 CHINESE = resolve("Chinese")
 ENGLISH = resolve("en")

@@ -9,8 +9,8 @@ from typing import Any
 from resummarize.digest import load
 from resummarize.digest.jsonl import JsonlDigest
 from resummarize.digest.markdown import MarkdownDigest
-from resummarize.model import Entry
-from resummarize.render import render_markdown
+from resummarize.digest.model import Entry
+from resummarize.digest.render import render_markdown
 
 
 def as_jsonl(objects: list[dict[str, Any]]) -> JsonlDigest:

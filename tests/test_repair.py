@@ -10,9 +10,10 @@ import pytest
 from engine import run
 
 from resummarize import load
-from resummarize.fake import FakeProvider
-from resummarize.model import FIELDS
-from resummarize.scan import Settings, scan_file
+from resummarize.config import Settings
+from resummarize.digest.model import FIELDS
+from resummarize.plan import scan_file
+from resummarize.testing.server import FakeProvider
 
 GOOD = ("2601.18800", "2601.19085", "2601.19179")
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from vcr.errors import CannotOverwriteExistingCassetteException
 
-from resummarize.retry import MAX_RETRY_AFTER, Kind, classify, policy, retry_after
+from resummarize.errors import ReplayMissError
+from resummarize.provider.retry import MAX_RETRY_AFTER, Kind, classify, policy, retry_after
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 _CLASSES: dict[int, type[openai.APIStatusError]] = {
@@ -88,14 +88,9 @@ def test_classify_connection_errors_are_transient() -> None:
     assert classify(openai.APITimeoutError(request=request())) is Kind.TRANSIENT
 
 
-class _ReplayMiss(CannotOverwriteExistingCassetteException):  # type: ignore[misc]  # vcr ships no types
-    def __init__(self) -> None:
-        Exception.__init__(self, "no match for the request in the cassette")
-
-
 def test_classify_replay_miss_is_fatal_not_a_connection_blip() -> None:
     exc = openai.APIConnectionError(request=request())
-    exc.__cause__ = _ReplayMiss()
+    exc.__cause__ = ReplayMissError(None, cassette="cassette.yaml")  # what the cassette raises on a miss
     assert classify(exc) is Kind.FATAL
 
 
@@ -257,3 +252,50 @@ async def test_policy_works_without_a_pause_hook() -> None:
         with attempt:
             assert await script() == "answer"
     assert waits == [2.0]
+
+
+# --- the provider's own say: `x-should-retry`, over faked HTTP ----------------------------------------
+
+
+def scripted_client(replies: list[httpx2.Response], sent: list[httpx2.Request]) -> openai.AsyncOpenAI:
+    """An SDK client (its own retries off) whose HTTP calls get `replies` in turn and are logged in `sent`."""
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return replies.pop(0)
+
+    transport = httpx2.MockTransport(handle)
+    return openai.AsyncOpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1", max_retries=0,
+                              http_client=httpx2.AsyncClient(transport=transport))
+
+
+def completion_reply() -> httpx2.Response:
+    return httpx2.Response(200, json={
+        "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+    })
+
+
+async def ask_through_policy(client: openai.AsyncOpenAI) -> str | None:
+    async for attempt in policy(sleep=Sleeps()):
+        with attempt:
+            reply = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+            return reply.choices[0].message.content
+    raise AssertionError("the policy neither returned nor raised")
+
+
+async def test_x_should_retry_true_retries_a_status_that_is_otherwise_final() -> None:
+    sent: list[httpx2.Request] = []
+    refused = httpx2.Response(400, headers={"x-should-retry": "true"}, json=err("try again", "x", None))
+    client = scripted_client([refused, completion_reply()], sent)
+    assert await ask_through_policy(client) == "ok"
+    assert [r.url.path for r in sent] == ["/v1/chat/completions"] * 2
+
+
+async def test_x_should_retry_false_stops_a_status_that_is_otherwise_retried() -> None:
+    sent: list[httpx2.Request] = []
+    busy = httpx2.Response(503, headers={"x-should-retry": "false"}, json=err("busy", "server_error", None))
+    client = scripted_client([busy, completion_reply()], sent)
+    with pytest.raises(openai.InternalServerError):
+        await ask_through_policy(client)
+    assert len(sent) == 1

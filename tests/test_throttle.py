@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from resummarize.throttle import MARGIN, Throttle, parse_duration
+from resummarize.provider.throttle import MARGIN, Throttle, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -16,17 +16,18 @@ from pathlib import Path
 
 import openai
 import pytest
+from engine import answers_in
 
 from resummarize import load
+from resummarize.config import RepairOptions, Settings
 from resummarize.digest import JsonlDigest
+from resummarize.digest.render import render_markdown
 from resummarize.errors import UsageError
-from resummarize.fake import FakeProvider, Fault, FaultPlan
 from resummarize.journal import Journal
 from resummarize.language import resolve
-from resummarize.prompts import load_prompts
-from resummarize.render import render_markdown
-from resummarize.repair import RepairOptions
-from resummarize.scan import Settings, scan_file
+from resummarize.plan import scan_file
+from resummarize.provider.prompts import load_prompts
+from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 from resummarize.worker import Worker, file_lock, render_targets, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -366,7 +367,7 @@ def test_sigterm_finishes_requests_in_flight_writes_them_and_exits_0(corpus_dir:
     assert worker.returncode == 0, log
     assert at_signal <= len(asked) <= at_signal + 4 < len(before)  # what was in flight, and nothing after
     with Journal(cache) as journal:
-        assert journal.count() == len(asked)
+        assert answers_in(journal) == len(asked)
     assert before - broken(burst) == set(asked)  # every answer received is in the file
     done = len(asked)
     assert log == [

@@ -17,11 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from resummarize.digest.model import Diagnostic, Digest, Entry, canonical
+from resummarize.digest.names import BOM as _BOM
 from resummarize.digest.names import LANGUAGE_IN_NAME
 from resummarize.errors import InputError
-from resummarize.model import Diagnostic, Digest, Entry, canonical
 
-_BOM = b"\xef\xbb\xbf"
 _KEY_SEPARATOR = re.compile(r'\s*\{\s*"(?:[^"\\]|\\.)*"(\s*:\s*)')
 #: Keys an inserted line always gets, whatever the file's first line holds.
 _OWN_KEYS = frozenset({"id", "categories", "authors", "title", "summary", "AI"})

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resummarize.digest.names import LANGUAGE_IN_NAME
+from resummarize.digest.model import FIELDS, Diagnostic, Digest, Entry, canonical
+from resummarize.digest.names import BOM, LANGUAGE_IN_NAME
 from resummarize.errors import InputError
-from resummarize.model import FIELDS, Diagnostic, Digest, Entry, canonical
 
 #: The label each canonical field carries in a markdown digest.
 LABELS: Mapping[str, str] = {
@@ -34,7 +34,7 @@ _BY_LABEL = {label: name for name, label in LABELS.items()}
 _ABSTRACT = "Abstract"
 _CATEGORY = "Main category:"
 _DETAILS_TAGS = frozenset({"<details>", "<summary>Details</summary>"})
-_BOM = "\ufeff"
+_BOM = BOM.decode("utf-8")
 
 #: `### [n] [title](url)`; the greedy title makes the url the last `](...)` on the line.
 HEADER = re.compile(r"### \[(\d+)\] \[(.*)\]\((\S*)\)[ \t]*")

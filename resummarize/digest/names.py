@@ -8,3 +8,5 @@ import re
 LANGUAGE_IN_NAME = re.compile(r"_AI_enhanced_(.+)\.jsonl$")
 #: An enhanced file's name: its day (the raw crawl is `<day>.jsonl`) and its language.
 ENHANCED_NAME = re.compile(r"(?P<day>.+)_AI_enhanced_(?P<language>[^/\\]+)\.jsonl")
+#: The UTF-8 byte-order mark a file may start with; kept on write, ignored when reading.
+BOM = b"\xef\xbb\xbf"

@@ -15,7 +15,6 @@ import functools
 import io
 import itertools
 import json
-import math
 import socket
 import socketserver
 import struct
@@ -29,33 +28,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from pydantic import BaseModel
-
 from resummarize.errors import UsageError
-from resummarize.fakeanswer import RECOVERABLE, Answerer, Fault, FaultPlan, Outcome, error_body, read_ask
-from resummarize.fakebatch import OUTCOMES, BatchStore
+from resummarize.testing.answers import (
+    RECOVERABLE,
+    Answerer,
+    FakeOutcome,
+    Fault,
+    FaultPlan,
+    RequestRecord,
+    duration,
+    error_body,
+    read_ask,
+    redact_headers,
+    retry_headers,
+)
+from resummarize.testing.batches import OUTCOMES, BatchStore
 
 __all__ = ["RECOVERABLE", "FakeProvider", "Fault", "FaultPlan", "RequestRecord"]
 
 #: Structured-output modes a provider may reject (`reject_modes`).
 MODES = frozenset({"json_schema", "json_object", "tools"})
 _BAD_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-
-
-class RequestRecord(BaseModel):
-    """One request as the fake saw it; the key is never stored, only whether it matched."""
-
-    time: float
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any = None
-    auth_ok: bool
-    paper_id: str | None = None
-    mode: str | None = None
-    #: 0 when no HTTP response was sent (`timeout`, `reset`).
-    status: int
-    fault: Fault | None = None
 
 
 @dataclass
@@ -69,27 +62,6 @@ class _Reply:
 def _json_reply(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> _Reply:
     body = json.dumps(obj, ensure_ascii=False).encode()
     return _Reply(status, body, {"content-type": "application/json", **(headers or {})})
-
-
-def _retry_headers(seconds: float) -> dict[str, str]:
-    ms = max(1, math.ceil(seconds * 1000))
-    return {"retry-after": str(max(1, math.ceil(ms / 1000))), "retry-after-ms": str(ms)}
-
-
-def duration(seconds: float) -> str:
-    """OpenAI's (Go-style) duration for `x-ratelimit-reset-*`: `350ms`, `1s`, `6m0s`, `1h2m3.5s`."""
-    ms = max(0, math.ceil(seconds * 1000))
-    if ms < 1000:
-        return f"{ms}ms"
-    minutes, rest = divmod(ms, 60_000)
-    hours, minutes = divmod(minutes, 60)
-    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
-    return (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "") + secs
-
-
-def _redact(headers: Mapping[str, str]) -> dict[str, str]:
-    secrets = {"authorization": "Bearer ***", "api-key": "***"}
-    return {key: secrets.get(key, value) for key, value in headers.items()}
 
 
 class _Server(ThreadingHTTPServer):
@@ -333,7 +305,7 @@ class FakeProvider:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        outcome: Outcome | None = None
+        outcome: FakeOutcome | None = None
         if not auth_ok:
             message = "Incorrect API key provided"
             reply = _json_reply(401, error_body(message, "invalid_request_error", "invalid_api_key"))
@@ -352,7 +324,7 @@ class FakeProvider:
             time=arrival,
             method=method,
             path=route,
-            headers=_redact(headers),
+            headers=redact_headers(headers),
             body=body,
             auth_ok=auth_ok,
             paper_id=ask.paper_id if ask else None,
@@ -364,7 +336,7 @@ class FakeProvider:
             self._log.append(record)
         return reply
 
-    def _chat(self, body: Any) -> tuple[_Reply, Outcome | None]:
+    def _chat(self, body: Any) -> tuple[_Reply, FakeOutcome | None]:
         if not isinstance(body, dict):
             message = "We could not parse the JSON body of your request."
             return _json_reply(400, error_body(message, "invalid_request_error", None)), None
@@ -373,7 +345,7 @@ class FakeProvider:
         if not admitted:
             message = "Rate limit reached for requests. Please try again later."
             error = error_body(message, "requests", "rate_limit_exceeded")
-            return _json_reply(429, error, headers), Outcome(429, error, ask)
+            return _json_reply(429, error, headers), FakeOutcome(429, error, ask)
         try:
             outcome = self._answerer.answer(body, ask, next(self._numbers))
             if outcome.fault in (Fault.TIMEOUT, Fault.RESET):
@@ -381,7 +353,7 @@ class FakeProvider:
             if outcome.fault is Fault.BAD_BODY:
                 return _Reply(200, _BAD_BODY, {"content-type": "application/json"}), outcome
             if outcome.fault is Fault.HTTP_429:
-                headers.update(_retry_headers(1.0))
+                headers.update(retry_headers(1.0))
             server = self._server
             while self.gate is not None and server is not None and not server.stopping.is_set():
                 if self.gate.wait(0.02):
@@ -405,9 +377,9 @@ class FakeProvider:
             while self._window and self._window[0] <= now - 60:
                 self._window.popleft()
             if self._max_concurrency is not None and self._in_flight >= self._max_concurrency:
-                return False, _retry_headers(max(self.latency, 0.1))
+                return False, retry_headers(max(self.latency, 0.1))
             if self._rpm is not None and len(self._window) >= self._rpm:
-                return False, {**_retry_headers(self._window[0] + 60 - now), **self._quota(now)}
+                return False, {**retry_headers(self._window[0] + 60 - now), **self._quota(now)}
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
             if self._rpm is not None:

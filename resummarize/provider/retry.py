@@ -15,7 +15,9 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from resummarize.cassette import is_replay_miss
+from resummarize.errors import ProviderError, ReplayMissError, SummaryError
+from resummarize.provider.wire import fatal_message
+from resummarize.report import Usage
 
 #: Waits longer than this are not worth holding a run for; the entry is reported as failed instead.
 MAX_RETRY_AFTER = 600.0
@@ -40,10 +42,20 @@ def _error_code(exc: openai.APIStatusError) -> str:
     return ""
 
 
+def replay_miss(exc: BaseException) -> ReplayMissError | None:
+    """The cassette's miss behind a failed request (the SDK wraps it in a connection error), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ReplayMissError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def classify(exc: BaseException) -> Kind | None:
     """Transient errors are retried; fatal ones stop the run; None means 'not a provider error'."""
     if isinstance(exc, openai.APIConnectionError):  # includes timeouts and resets
-        return Kind.FATAL if is_replay_miss(exc) else Kind.TRANSIENT
+        return Kind.FATAL if replay_miss(exc) is not None else Kind.TRANSIENT
     if not isinstance(exc, openai.APIStatusError):
         return None
     status, code = exc.status_code, _error_code(exc)
@@ -56,6 +68,43 @@ def classify(exc: BaseException) -> Kind | None:
     if status in (400, 422) and ("response_format" in code or "tool" in code):
         return Kind.MODE_REJECTED
     return Kind.FATAL
+
+
+def should_retry(exc: BaseException) -> bool:
+    """Transient errors are retried, unless the provider's `x-should-retry` header says otherwise: as in
+    the OpenAI SDK, `true` retries whatever the status and `false` never retries."""
+    response = getattr(exc, "response", None) if isinstance(exc, openai.APIStatusError) else None
+    verdict = str(response.headers.get("x-should-retry", "")).lower() if response is not None else ""
+    if verdict in ("true", "false"):
+        return verdict == "true"
+    return classify(exc) is Kind.TRANSIENT
+
+
+def give_up(exc: Exception, *, paper_id: str | None, attempts: int, requests: int, secret: str | None) -> Exception:
+    """What a request the policy gave up on means for the run (the one place this is decided).
+
+    A replay miss stops the run naming the paper. For one paper's request (`paper_id`), a connection
+    that kept failing or a transient status fails that paper alone; other status errors go back to the
+    caller, which knows about modes and context windows. For a run-level call (the Batch API, no paper),
+    whatever was given up on stops the run.
+    """
+    miss = replay_miss(exc)
+    if miss is not None:
+        return ReplayMissError(paper_id, cassette=miss.cassette, requests=requests)
+    if paper_id is None:
+        if isinstance(exc, openai.APIStatusError):
+            return ProviderError(fatal_message(exc, secret), status=exc.status_code, requests=requests)
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderError(f"the Batch API could not be reached ({type(exc).__name__}); "
+                                 "run the same command again to resume", requests=requests)
+        return exc
+    if isinstance(exc, openai.APIConnectionError):
+        reason = f"connection failed: {type(exc).__name__}"
+    elif isinstance(exc, openai.APIStatusError) and classify(exc) is Kind.TRANSIENT:
+        reason = f"provider kept failing: HTTP {exc.status_code}"
+    else:
+        return exc
+    return SummaryError(paper_id, reason, attempts=attempts, usage=Usage(requests=requests))
 
 
 def retry_after(exc: BaseException) -> float | None:
@@ -116,7 +165,7 @@ def policy(
     return AsyncRetrying(
         stop=stop,
         wait=wait,
-        retry=retry_if_exception(lambda e: classify(e) is Kind.TRANSIENT),
+        retry=retry_if_exception(should_retry),
         reraise=True,
         **extra,
     )

@@ -1,6 +1,6 @@
 """What the fake provider answers, and how it misbehaves: pure functions plus the thread-safe FaultPlan.
 
-Kept apart from the HTTP server (`resummarize.fake`) so the same logic answers chat requests and batch
+Kept apart from the HTTP server (`resummarize.testing.server`) so the same logic answers chat requests and batch
 lines alike.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
+
+from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import UsageError
-from resummarize.model import FIELDS, canonical
 
 
 class Fault(StrEnum):
@@ -247,7 +250,7 @@ def read_ask(body: Mapping[str, Any]) -> Ask:
     return Ask(find(_ID_RE), language, find(_TITLE_RE) or "", mode, names, tool, len(everything))
 
 
-def render(fields: Mapping[str, str], fault: Fault | None, mode: str) -> str:
+def render_answer(fields: Mapping[str, str], fault: Fault | None, mode: str) -> str:
     """The answer text (content, or tool arguments) with the fault's damage applied."""
     first = next(iter(fields), "tldr")
     if fault is Fault.PLACEHOLDER:
@@ -299,7 +302,7 @@ def completion(number: int, model: str, ask: Ask, answer: str, fault: Fault | No
 
 
 @dataclass(frozen=True)
-class Outcome:
+class FakeOutcome:
     """The answer to one chat request: an HTTP status and JSON body, plus what led to it."""
 
     status: int
@@ -326,23 +329,23 @@ class Answerer:
         defaults = default_fields(ask.paper_id, ask.title, ask.language, ask.names)
         return {name: given.get(name, defaults[name]) for name in ask.names}
 
-    def answer(self, body: Mapping[str, Any], ask: Ask, number: int) -> Outcome:
+    def answer(self, body: Mapping[str, Any], ask: Ask, number: int) -> FakeOutcome:
         """Validate like a provider would, then consult the fault plan (only for acceptable requests)."""
         model = body.get("model")
         if not isinstance(model, str) or model not in self.models:
             message = f"The model `{model}` does not exist or you do not have access to it."
-            return Outcome(404, error_body(message, "invalid_request_error", "model_not_found"), ask)
+            return FakeOutcome(404, error_body(message, "invalid_request_error", "model_not_found"), ask)
         if ask.mode in self.reject_modes:
-            return Outcome(400, rejection(ask.mode), ask)
+            return FakeOutcome(400, rejection(ask.mode), ask)
         if body.get("stream"):
             message = "The fake provider does not stream; send stream=false."
-            return Outcome(400, error_body(message, "invalid_request_error", None, "stream"), ask)
+            return FakeOutcome(400, error_body(message, "invalid_request_error", None, "stream"), ask)
         fault = self.faults.next(ask.paper_id) if self.faults is not None else None
         if fault is not None and fault in ERRORS:
             status, message, type_, code = ERRORS[fault]
-            return Outcome(status, error_body(message, type_, code), ask, fault)
-        text = render(self.fields(ask, fault), fault, ask.mode)
-        return Outcome(200, completion(number, model, ask, text, fault), ask, fault)
+            return FakeOutcome(status, error_body(message, type_, code), ask, fault)
+        text = render_answer(self.fields(ask, fault), fault, ask.mode)
+        return FakeOutcome(200, completion(number, model, ask, text, fault), ask, fault)
 
 
 def rejection(mode: str) -> dict[str, Any]:
@@ -352,3 +355,42 @@ def rejection(mode: str) -> dict[str, Any]:
         return error_body(message, "invalid_request_error", "invalid_request_error", "tool_choice")
     message = "This response_format type is unavailable now"
     return error_body(message, "invalid_request_error", "invalid_request_error", "response_format")
+
+
+def retry_headers(seconds: float) -> dict[str, str]:
+    """`Retry-After` in whole seconds and `retry-after-ms`, as OpenAI sends them."""
+    ms = max(1, math.ceil(seconds * 1000))
+    return {"retry-after": str(max(1, math.ceil(ms / 1000))), "retry-after-ms": str(ms)}
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's (Go-style) duration for `x-ratelimit-reset-*`: `350ms`, `1s`, `6m0s`, `1h2m3.5s`."""
+    ms = max(0, math.ceil(seconds * 1000))
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60_000)
+    hours, minutes = divmod(minutes, 60)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "") + secs
+
+
+class RequestRecord(BaseModel):
+    """One request as the fake saw it; the key is never stored, only whether it matched."""
+
+    time: float
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any = None
+    auth_ok: bool
+    paper_id: str | None = None
+    mode: str | None = None
+    #: 0 when no HTTP response was sent (`timeout`, `reset`).
+    status: int
+    fault: Fault | None = None
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The request headers as the log keeps them: the key is never stored."""
+    secrets = {"authorization": "Bearer ***", "api-key": "***"}
+    return {key: secrets.get(key, value) for key, value in headers.items()}

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import jinja2
 
-from resummarize.answer import clean_text
+from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import InputError, UsageError
 from resummarize.language import Language
-from resummarize.model import FIELDS, canonical
+from resummarize.provider.answer import clean_text
 
 #: Template names every prompt directory must hold.
 TEMPLATES: tuple[str, ...] = ("system.j2", "regenerate.j2", "translate.j2")
@@ -111,7 +111,7 @@ class PromptSet:
 
 def packaged_directory() -> Path:
     """The templates shipped with the code: inside the package (wheel) or beside it (source checkout)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the package folder
     inside = here / "prompts"
     return inside if inside.is_dir() else here.parent / "prompts"
 

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from resummarize import language as languages
 from resummarize.detect import Placeholders, is_refusal
+from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import ValidationFailure
 from resummarize.language import Language
-from resummarize.model import FIELDS, canonical
 
 
 @cache
@@ -34,10 +34,6 @@ def schema_model(keys: tuple[str, ...]) -> type[BaseModel]:
     spec: dict[str, Any] = {key: (str, ...) for key in keys}
     model: type[BaseModel] = create_model("Summary", __config__=ConfigDict(extra="forbid"), **spec)
     return model
-
-
-#: The answer schema for the current field set.
-Summary = schema_model(FIELDS)
 
 
 @cache

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from resummarize.fake import FakeProvider, Fault, FaultPlan
+    from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 
 __all__ = ["FakeProvider", "Fault", "FaultPlan", "fake_openai", "fake_openai_factory", "replay"]
 
@@ -32,15 +32,15 @@ def replay(cassette: str | Path) -> AbstractContextManager[Path]:
 def __getattr__(name: str) -> Any:
     """Re-export the fake's public names lazily, so that pytest start-up does not pay for them."""
     if name in {"FakeProvider", "Fault", "FaultPlan"}:
-        from resummarize import fake
+        from resummarize.testing import server
 
-        return getattr(fake, name)
+        return getattr(server, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _providers() -> Generator[Callable[..., FakeProvider], None, None]:
     """Yield a factory of started providers; stop them all afterwards."""
-    from resummarize.fake import FakeProvider
+    from resummarize.testing.server import FakeProvider
 
     started: list[FakeProvider] = []
 

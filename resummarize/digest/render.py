@@ -8,7 +8,7 @@ stays multi-line, as upstream's converter leaves it.
 from __future__ import annotations
 
 from resummarize.digest.jsonl import JsonlDigest
-from resummarize.model import FIELDS, Entry
+from resummarize.digest.model import FIELDS, Entry
 
 #: Main category of a paper that lists none (upstream's converter would fail on it).
 UNKNOWN_CATEGORY = "unknown"

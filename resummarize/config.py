@@ -1,0 +1,67 @@
+"""What a run is asked to do: how digests are judged (`Settings`) and how a repair runs (`RepairOptions`).
+
+The language a digest should be in is decided here and only here: the flag, then the file name, then
+`$LANGUAGE`, then English.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from resummarize.detect import Placeholders
+from resummarize.digest.model import Digest
+from resummarize.language import Language, from_environment, resolve
+
+Strategy = Literal["regenerate", "translate"]
+
+
+class Settings(BaseModel):
+    """How to judge a digest: which language it should be in and what else counts as broken."""
+
+    language: str | None = None
+    environment_language: str | None = None
+    extra_placeholders: list[str] = []
+    include_refused: bool = False
+
+    def placeholders(self) -> Placeholders:
+        return Placeholders(self.extra_placeholders)
+
+    def preferred_language(self) -> Language | None:
+        """The language asked for regardless of file names (the flag, else `$LANGUAGE`), if any."""
+        if self.language:
+            return resolve(self.language)
+        return from_environment(self.environment_language)
+
+    def language_for(self, digest: Digest) -> Language:
+        """The flag wins, then the language the file name declares, then `LANGUAGE`, then English."""
+        if self.language:
+            return resolve(self.language)
+        if digest.language_hint:
+            return resolve(digest.language_hint)
+        return from_environment(self.environment_language) or resolve("English")
+
+
+class RepairOptions(BaseModel):
+    """Everything a repair pass needs besides its inputs, client, journal and prompts."""
+
+    settings: Settings = Settings()
+    model: str = "gpt-4o-mini"
+    strategy: Strategy = "regenerate"
+    concurrency: int = 8
+    rpm: int | None = None
+    timeout: float = 60.0
+    reasks: int = 4
+    attempts: int = 6
+    dry_run: bool = False
+    out: Path | None = None
+    backup: bool = False
+    restore_missing: bool = False
+    #: Ask through the Batch API; `wait` polls every `poll_interval` seconds until the batch is done.
+    batch: bool = False
+    wait: bool = False
+    poll_interval: float = 30.0
+    #: Write the JSON report here, also when a fatal provider error stops the run.
+    report: Path | None = None

@@ -1,0 +1,1 @@
+"""Talking to the model: prompts, answers, the wire format, one entry per call, retries and pacing."""

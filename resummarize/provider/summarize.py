@@ -1,0 +1,174 @@
+"""One entry -> one validated summary (an `Outcome`), with the OpenAI client passed in.
+
+The structured-output mode comes from the run's `Negotiator` (see `wire`). An answer that fails
+validation is sent back to the model with the list of problems, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletion
+
+from resummarize.detect import Placeholders
+from resummarize.digest.model import canonical
+from resummarize.errors import ProviderError, SummaryError, ValidationFailure
+from resummarize.provider.answer import json_schema, parse_answer, validate_fields
+from resummarize.provider.prompts import PromptSet
+from resummarize.provider.request import Outcome, SummaryRequest
+from resummarize.provider.retry import Kind, classify, give_up, policy
+from resummarize.provider.throttle import Throttle
+from resummarize.provider.wire import Mode, Negotiator, content_of, fatal_message, request_body
+from resummarize.report import Usage
+
+
+class _Spent:
+    """What one entry's requests have cost so far, across retries and re-asks."""
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+
+
+class Summarizer:
+    """Turns SummaryRequests into validated Outcomes for one endpoint and model."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str,
+        prompts: PromptSet,
+        placeholders: Placeholders,
+        throttle: Throttle,
+        negotiator: Negotiator | None = None,
+        reasks: int = 2,
+        attempts: int = 6,
+        timeout: float = 60.0,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.prompts = prompts
+        self.placeholders = placeholders
+        self.throttle = throttle
+        self.negotiator = negotiator or Negotiator()
+        self.reasks = reasks
+        self.attempts = attempts
+        self.timeout = timeout
+
+    async def summarize(self, request: SummaryRequest) -> Outcome:
+        mode = self.negotiator.mode
+        messages = self.messages(request, mode)
+        usage = _Spent()
+        problems: list[str] = []
+        last = None
+        for attempt in range(1, self.reasks + 2):
+            content: str | None = None
+            try:
+                content, mode = await self._ask(request, messages, mode, usage)
+                last = content
+                fields = self.accept(request, content)
+            except ValidationFailure as failure:
+                problems = failure.problems
+                messages = [*messages, *self._reask(content, failure)]
+                continue
+            return Outcome(fields=fields, attempts=attempt, usage=usage.usage)
+        raise SummaryError(request.paper_id, "; ".join(problems) or "no valid answer",
+                           attempts=self.reasks + 1, last_answer=last, usage=usage.usage)
+
+    def messages(self, request: SummaryRequest, mode: Mode) -> list[dict[str, Any]]:
+        hint = None if mode in (Mode.JSON_SCHEMA, Mode.TOOLS) else json.dumps(json_schema(request.keys))
+        return list(self.prompts.render(
+            request.strategy, paper_id=request.paper_id, title=request.title, abstract=request.abstract,
+            language=request.language, existing=request.existing, schema_hint=hint, keys=request.keys,
+        ))
+
+    def accept(self, request: SummaryRequest, content: str | None) -> dict[str, str]:
+        """Parse and validate one answer (also used for Batch API results)."""
+        if content is None:
+            raise ValidationFailure(["The answer was empty: reply with the JSON object."])
+        raw = parse_answer(content)
+        by_name = {canonical(k): v for k, v in raw.items()}
+        if set(by_name) != {canonical(k) for k in request.keys}:
+            missing = [k for k in request.keys if canonical(k) not in by_name]
+            extra = sorted(set(by_name) - {canonical(k) for k in request.keys})
+            raise ValidationFailure(
+                [f"Use exactly the keys {', '.join(request.keys)}"
+                 + (f" (missing: {', '.join(missing)})" if missing else "")
+                 + (f" (unexpected: {', '.join(extra)})" if extra else "")]
+            )
+        # A translation may carry figures the existing fields hold: they count as source text too.
+        source = " ".join([request.abstract, *(request.existing or {}).values()])
+        clean = validate_fields(by_name, language=request.language, placeholders=self.placeholders,
+                                abstract=source)
+        return {key: clean[canonical(key)] for key in request.keys}
+
+    @staticmethod
+    def _reask(content: str | None, failure: ValidationFailure) -> list[dict[str, Any]]:
+        return [
+            {"role": "assistant", "content": content or ""},
+            {"role": "user", "content": "Your answer cannot be used: " + "; ".join(failure.problems)
+             + " Reply again with the corrected JSON object only."},
+        ]
+
+    async def _ask(
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+    ) -> tuple[str | None, Mode]:
+        """One answer from the model, through retries and mode negotiation."""
+        while True:
+            if mode is not self.negotiator.mode:  # the run settled on another mode meanwhile
+                mode = self.negotiator.mode
+                messages[:] = self.messages(request, mode) + messages[2:]
+            try:
+                return await self._send_with_retries(request, messages, mode, usage), mode
+            except openai.APIStatusError as exc:
+                kind = classify(exc)
+                if kind is Kind.MODE_REJECTED and self.negotiator.reject(mode):
+                    continue
+                if kind is Kind.ENTRY:
+                    raise SummaryError(request.paper_id, "the paper is too long for the model's context window",
+                                       attempts=1, usage=Usage(requests=usage.usage.requests)) from exc
+                raise ProviderError(
+                    fatal_message(exc, self.client.api_key), status=exc.status_code, requests=usage.usage.requests
+                ) from exc
+
+    async def _send_with_retries(
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+    ) -> str | None:
+        try:
+            async for attempt in policy(attempts=self.attempts, on_retry_after=self.throttle.pause):
+                with attempt:
+                    return await self._send(request, messages, mode, usage)
+        except Exception as exc:
+            failure = give_up(exc, paper_id=request.paper_id, attempts=self.attempts,
+                              requests=usage.usage.requests, secret=self.client.api_key)
+            if failure is exc:
+                raise
+            raise failure from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+    ) -> str | None:
+        body = request_body(self.model, messages, mode, request.keys)
+        async with self.throttle.slot():
+            usage.usage += Usage(requests=1)
+            # The generic `post` sends the body as built: `create()` would re-walk every message
+            # against the SDK's TypedDicts (~2 ms of CPU a request, a tenth of a run's wall time).
+            response = await self.client.post(
+                "/chat/completions", cast_to=httpx2.Response, body=body, options={"timeout": self.timeout}
+            )
+        self.throttle.observe(response.headers)
+        try:
+            data = json.loads(response.content)
+        except ValueError as exc:
+            raise ValidationFailure(["The response body was not a chat completion."]) from exc
+        if not isinstance(data, dict):
+            raise ValidationFailure(["The response body was not a chat completion."])
+        # Lenient like the SDK itself: local servers send values outside OpenAI's enums.
+        completion = ChatCompletion.construct(**data)
+        if completion.usage is not None:
+            usage.usage += Usage(0, completion.usage.prompt_tokens, completion.usage.completion_tokens)
+        return content_of(completion)
