@@ -1,8 +1,9 @@
 """Which summaries of a digest are broken, and why: pure functions over parsed entries.
 
 A field is broken when it is empty, holds one of the strings pipelines write when the LLM call failed,
-carries control characters (LaTeX backslashes eaten by JSON escapes), or is written in another language
-than the digest's. Refusals are reported apart: some maintainers hide such papers on purpose.
+carries the trace of a LaTeX backslash eaten by a JSON escape (a plain line break is content), or is
+written in another language than the digest's. Refusals are reported apart: some maintainers hide
+such papers on purpose.
 """
 
 from __future__ import annotations
@@ -39,10 +40,22 @@ DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
     "No Summary Available.",
 )
 
-#: C0 controls (TAB and newline included: every field is one line of prose), DEL and C1 controls, and
-#: U+FFFD, the mark of bytes lost in decoding. `\t`au, `\b`eta, `\f`rac, `\n`abla, `\r`ho end up here.
-#: Only a newline or CR at either end is forgiven (a parser may leave one); a leading TAB is damage.
-_DAMAGE = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffd]")
+#: LaTeX commands starting with `n` (`\nabla`, `\nu`, ...): after a JSON parser eats `\n`, a line break
+#: followed by one of these tails is damage. Any other line break is content (numbered lists, paragraphs).
+NEWLINE_COMMANDS: tuple[str, ...] = (
+    "abla", "u", "eq", "ot", "otin", "i", "ewline", "oindent", "mid", "leq", "geq", "orm", "olimits",
+    "onumber", "atural", "ewcommand", "ewpage", "ewtheorem", "parallel", "exists", "eg", "subseteq",
+    "supseteq", "subset", "supset", "sim", "simeq", "cong", "prec", "succ", "leftarrow", "rightarrow",
+    "Leftarrow", "Rightarrow", "leftrightarrow", "vdash", "ormalsize", "ewenvironment",
+)
+#: The traces of an eaten escape: C0 controls except the line break (TAB, backspace, form feed, vertical
+#: tab, ...), a CR that does not end a line, DEL and C1 controls, U+FFFD (bytes lost in decoding), and a
+#: line break that is the rest of a LaTeX command. `\t`au, `\b`eta, `\f`rac, `\n`abla, `\r`ho end
+#: up here. Only a newline or CR at either end is forgiven (a parser may leave one); a leading TAB is damage.
+_DAMAGE = re.compile(
+    r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]|\r(?!\n)"
+    r"|\n(?:" + "|".join(sorted(NEWLINE_COMMANDS, key=len, reverse=True)) + r")(?![A-Za-z])"
+)
 
 
 def _normal(text: str) -> str:
