@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
+from resummarize.detect import FAIL_REASONS
 from resummarize.errors import BatchPending, InputError, ProviderError, ResummarizeError, UsageError
-from resummarize.scan import FileScan, ScanReport, Settings, digest_paths, scan_paths, totals
+from resummarize.scan import FileScan, ScanReport, Settings, digest_paths, fails, scan_paths, totals
 
 if TYPE_CHECKING:
     import openai
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     _paths(scan)
     _judging(scan)
     scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
+    scan.add_argument("--fail-on", metavar="REASONS",
+                      help="comma list of what makes exit code 1: " + ", ".join(FAIL_REASONS)
+                      + " (default: every reason and missing papers; refused with --include refused)")
 
     repair = sub.add_parser("repair", help="re-ask an LLM for broken entries and rewrite the digest",
                             description="Repair broken entries in place (atomically). Exit 0: nothing left "
@@ -161,8 +165,19 @@ def run_scan(args: argparse.Namespace) -> int:
         _print_scan_table(files)
         print(f"total: {total.entries} entries, {total.needs_repair} need repair, "
               f"{total.refused} refused, {total.missing} missing")
-    broken = total.needs_repair + total.missing
-    return EXIT_NEEDS_REPAIR if broken else EXIT_CLEAN
+    return EXIT_NEEDS_REPAIR if fails(files, _fail_on(args.fail_on)) else EXIT_CLEAN
+
+
+def _fail_on(value: str | None) -> frozenset[str] | None:
+    """The reasons `--fail-on` names, checked against the known ones."""
+    if value is None:
+        return None
+    reasons = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(reasons - set(FAIL_REASONS))
+    if unknown or not reasons:
+        raise UsageError(f"--fail-on: unknown reason {', '.join(unknown) or repr(value)} "
+                         f"(use a comma list of {', '.join(FAIL_REASONS)})")
+    return reasons
 
 
 def _print_scan_table(files: Sequence[FileScan]) -> None:

@@ -21,6 +21,8 @@ from resummarize.model import FIELDS, LEGACY_KEYS, Entry
 #: Every reason a field can be broken for. When several apply, the first of
 #: empty > placeholder > corrupted > wrong_language is reported.
 REASONS: tuple[str, ...] = ("placeholder", "empty", "wrong_language", "corrupted")
+#: What `scan --fail-on` can name: every field reason, plus refusals and papers the digest dropped.
+FAIL_REASONS: tuple[str, ...] = (*REASONS, "refused", "missing")
 
 #: What upstream writes instead of a summary the model refused to give.
 REFUSAL = "This content has not passed the compliance test and has been hidden."

@@ -6,7 +6,7 @@ Files are read one at a time and dropped, so memory does not grow with the size 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -150,6 +150,21 @@ def scan_paths(paths: Iterable[Path], settings: Settings) -> Iterator[tuple[Dige
     placeholders = settings.placeholders()
     for path in digest_paths(paths):
         yield scan_file(path, settings, placeholders)
+
+
+def fails(files: Iterable[FileScan], reasons: Collection[str] | None) -> bool:
+    """Whether a scan should fail a check: with `reasons` None, anything to repair or any missing paper;
+    otherwise only an entry broken for one of `reasons` (`refused` and `missing` included)."""
+    for scan in files:
+        if reasons is None:
+            if scan.needs_repair or scan.missing:
+                return True
+            continue
+        if any(reason in reasons for item in scan.needs_repair for reason in item.fields.values()):
+            return True
+        if ("refused" in reasons and scan.refused) or ("missing" in reasons and scan.missing):
+            return True
+    return False
 
 
 def totals(files: Iterable[FileScan]) -> Totals:
