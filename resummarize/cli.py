@@ -181,13 +181,13 @@ def _fail_on(value: str | None) -> frozenset[str] | None:
 
 
 def _print_scan_table(files: Sequence[FileScan]) -> None:
-    rows = [("file", "entries", "repair", "refused", "missing", "reasons")]
+    rows = [("file", "entries", "repair", "refused", "missing", "language", "reasons")]
     rows += [(f.path, str(f.entries), str(len(f.needs_repair)), str(len(f.refused)), str(len(f.missing)),
-              _reasons(f)) for f in files]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+              f"{f.language} ({f.language_source})", _reasons(f)) for f in files]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
         cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 5)]
-        print("  ".join([*cells, row[5]]))
+        print("  ".join([*cells, row[5].ljust(widths[5]), row[6]]))
 
 
 def run_render(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict
 
 from resummarize.errors import UsageError
-from resummarize.language import Language, matches, matches_many
+from resummarize.language import Language, matches, matches_many, prevailing
 from resummarize.model import FIELDS, LEGACY_KEYS, Entry
 
 #: Every reason a field can be broken for. When several apply, the first of
@@ -205,6 +205,17 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
     if not broken and not refused:
         return _CLEAN
     return EntryVerdict.model_construct(fields=broken, refused=refused)  # built here, valid by construction
+
+
+def written_in(entries: Iterable[Entry], placeholders: Placeholders) -> Language | None:
+    """The language most entries are written in, judged on their fields that are neither empty,
+    placeholders, refusals nor damaged; None when no entry has such a field."""
+    texts = []
+    for entry in entries:
+        good = [text for text in entry.fields.values() if _form_reason(text, placeholders) is None]
+        if good:
+            texts.append("\n".join(good))
+    return prevailing(texts)
 
 
 def _bare_id(paper_id: str) -> str:

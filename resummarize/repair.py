@@ -24,11 +24,11 @@ from resummarize.digest import load_digest, read_raw_objects
 from resummarize.digest.jsonl import entry_from
 from resummarize.errors import ProviderError, SummaryError, UsageError
 from resummarize.journal import AnswerKey, Journal
-from resummarize.language import Language
+from resummarize.language import Language, resolve
 from resummarize.model import FIELDS, Digest, Entry
 from resummarize.prompts import PromptSet
 from resummarize.report import EntryResult, RepairReport
-from resummarize.scan import Plan, Settings, digest_paths, plan_digest
+from resummarize.scan import Plan, Settings, check_language, digest_paths, plan_digest
 from resummarize.summarize import Negotiator, Outcome, Summarizer, SummaryRequest
 from resummarize.throttle import Throttle
 from resummarize.writer import backup, write_atomic
@@ -102,7 +102,8 @@ def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -
 
 def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks: Placeholders) -> list[Job]:
     plan = plan_digest(digest, options.settings, marks)
-    language = options.settings.language_for(digest)
+    check_language(digest, plan, options.settings, marks)
+    language = resolve(plan.language)
     jobs = []
     for index, verdict in sorted(plan.repairable(options.settings.include_refused).items()):
         entry = digest.entries[index]

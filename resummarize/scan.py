@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids
+from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids, written_in
 from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids
 from resummarize.errors import InputError
 from resummarize.language import Language, from_environment, resolve
@@ -28,6 +28,9 @@ class FileScan(BaseModel):
     path: str
     format: str
     entries: int
+    language: str = "English"
+    #: Where the language came from: flag, name, sibling, environment, content or default.
+    language_source: str = "default"
     needs_repair: list[NeedsRepair]
     refused: list[str]
     missing: list[str]
@@ -57,12 +60,21 @@ class Settings(BaseModel):
         return Placeholders(self.extra_placeholders)
 
     def language_for(self, digest: Digest) -> Language:
-        """The flag wins, then the language the file name declares, then `LANGUAGE`, then English."""
+        return self.language_choice(digest)[0]
+
+    def language_choice(self, digest: Digest, placeholders: Placeholders | None = None) -> tuple[Language, str]:
+        """The digest's language and where it came from: the flag, the language the file name (or the
+        JSONL sibling of a markdown digest) declares, `LANGUAGE`, the language most of its good entries
+        are written in, and only then English."""
         if self.language:
-            return resolve(self.language)
+            return resolve(self.language), "flag"
         if digest.language_hint:
-            return resolve(digest.language_hint)
-        return from_environment(self.environment_language) or resolve("English")
+            return resolve(digest.language_hint), "name" if digest.format == "jsonl" else "sibling"
+        if (found := from_environment(self.environment_language)) is not None:
+            return found, "environment"
+        if (found := written_in(digest.entries, placeholders or self.placeholders())) is not None:
+            return found, "content"
+        return resolve("English"), "default"
 
 
 class Plan(BaseModel):
@@ -70,6 +82,8 @@ class Plan(BaseModel):
 
     verdicts: dict[int, EntryVerdict]
     missing: list[str]
+    language: str = "English"
+    language_source: str = "default"
     raw_order: list[str] = []
     raw_file: Path | None = None
 
@@ -78,19 +92,38 @@ class Plan(BaseModel):
 
 
 def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders | None = None) -> Plan:
-    language = settings.language_for(digest)
     marks = placeholders or settings.placeholders()
+    language, source = settings.language_choice(digest, marks)
     verdicts: dict[int, EntryVerdict] = {}
     for index, entry in enumerate(digest.entries):
         verdict = check_entry(entry, language, marks)
         if verdict.needs_repair or verdict.refused:
             verdicts[index] = verdict
     sibling = raw_sibling(digest.path) if digest.path is not None and digest.format == "jsonl" else None
+    chosen = {"language": language.name, "language_source": source}
     if sibling is None:
-        return Plan(verdicts=verdicts, missing=[])
+        return Plan(verdicts=verdicts, missing=[], **chosen)
     order = read_raw_ids(sibling)
     missing = missing_ids((entry.id for entry in digest.entries), order)
-    return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling)
+    return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling, **chosen)
+
+
+def check_language(digest: Digest, plan: Plan, settings: Settings, placeholders: Placeholders) -> None:
+    """Refuse to rewrite most of a digest into a language nobody named: when more than half of its
+    entries would be rewritten as `wrong_language`, the language is probably wrong, not the entries."""
+    if settings.language:
+        return
+    rewritten = sum("wrong_language" in verdict.fields.values() for verdict in plan.verdicts.values())
+    if 2 * rewritten <= len(digest.entries):
+        return
+    found = written_in(digest.entries, placeholders)
+    actual = found.name if found is not None else "another language"
+    raise InputError(
+        digest.path,
+        f"{rewritten} of {len(digest.entries)} entries would be rewritten in {plan.language} "
+        f"(from {plan.language_source}), but its entries are written in {actual}; "
+        "pass --language to repair it in that language anyway",
+    )
 
 
 def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
@@ -105,6 +138,8 @@ def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
         path=str(digest.path),
         format=digest.format,
         entries=len(digest.entries),
+        language=plan.language,
+        language_source=plan.language_source,
         needs_repair=needs,
         refused=[digest.entries[i].id for i, v in sorted(plan.verdicts.items()) if v.refused],
         missing=list(plan.missing),
