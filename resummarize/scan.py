@@ -100,12 +100,12 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
         if verdict.needs_repair or verdict.refused:
             verdicts[index] = verdict
     sibling = raw_sibling(digest.path) if digest.path is not None and digest.format == "jsonl" else None
-    chosen = {"language": language.name, "language_source": source}
     if sibling is None:
-        return Plan(verdicts=verdicts, missing=[], **chosen)
+        return Plan(verdicts=verdicts, missing=[], language=language.name, language_source=source)
     order = read_raw_ids(sibling)
     missing = missing_ids((entry.id for entry in digest.entries), order)
-    return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling, **chosen)
+    return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling, language=language.name,
+                language_source=source)
 
 
 def check_language(digest: Digest, plan: Plan, settings: Settings, placeholders: Placeholders) -> None:
