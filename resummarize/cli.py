@@ -14,13 +14,22 @@ from typing import TYPE_CHECKING, Any
 from resummarize import __version__
 from resummarize.detect import FAIL_REASONS
 from resummarize.errors import BatchPending, InputError, ProviderError, ResummarizeError, UsageError
-from resummarize.scan import FileScan, ScanReport, Settings, digest_paths, fails, scan_paths, totals
+from resummarize.scan import (
+    FileScan,
+    ScanReport,
+    Settings,
+    diagnostic_lines,
+    digest_paths,
+    fails,
+    scan_paths,
+    totals,
+)
 
 if TYPE_CHECKING:
     import openai
     from tqdm import tqdm
 
-    from resummarize.repair import RepairOptions
+    from resummarize.repair import RepairOptions, Run
     from resummarize.report import RepairReport
 
 EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
@@ -155,8 +164,8 @@ def run_scan(args: argparse.Namespace) -> int:
     settings = _settings(args)
     files: list[FileScan] = []
     for digest, scan in scan_paths(args.paths, settings):
-        for diag in digest.diagnostics:
-            print(f"{scan.path}:{diag.line}: {diag.message}", file=sys.stderr)
+        for line in diagnostic_lines(digest):
+            print(line, file=sys.stderr)
         files.append(scan)
     total = totals(files)
     if args.json:
@@ -231,7 +240,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
         client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
         bar = stack.enter_context(_progress())
         hooks: dict[str, Any] = {
-            "on_plan": lambda run: bar.reset(total=len(run.jobs)), "on_result": lambda _: _tick(bar),
+            "on_plan": lambda run: _planned(run, bar), "on_result": lambda _: _tick(bar),
         }
         try:
             if args.batch and not args.dry_run:
@@ -310,6 +319,14 @@ def _client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenA
     import openai
 
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
+
+
+def _planned(run: Run, bar: tqdm[Any]) -> None:
+    """Report the lines of the inputs that could not be used, as `scan` does, then size the bar."""
+    for digest in run.digests:
+        for line in diagnostic_lines(digest):
+            bar.write(line, file=sys.stderr)
+    bar.reset(total=len(run.jobs))
 
 
 def _tick(bar: tqdm[Any]) -> None:

@@ -21,11 +21,11 @@ from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders
 from resummarize.digest import load_digest, read_raw_objects
-from resummarize.digest.jsonl import entry_from
+from resummarize.digest.jsonl import entry_from, field_keys
 from resummarize.errors import ProviderError, SummaryError, UsageError
 from resummarize.journal import AnswerKey, Journal
 from resummarize.language import Language, resolve
-from resummarize.model import FIELDS, Digest, Entry
+from resummarize.model import FIELDS, Digest, Entry, canonical
 from resummarize.prompts import PromptSet
 from resummarize.report import EntryResult, RepairReport
 from resummarize.scan import Plan, Settings, check_language, digest_paths, plan_digest
@@ -91,29 +91,56 @@ def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -
         digest = load_digest(path)
         digests.append(digest)
         jobs += _jobs_for(digest, options, prompts, placeholders)
-    run = Run(digests=digests, jobs=[job for job in jobs if job.entry.abstract.strip()])
+    problems = {id(job): problem for job in jobs if (problem := unaskable(job)) is not None}
+    run = Run(digests=digests, jobs=[job for job in jobs if id(job) not in problems])
     run.report.totals.needs_repair = len(jobs)
     for job in jobs:
-        if not job.entry.abstract.strip():  # nothing to summarise from: never let a model invent one
+        if id(job) in problems:
             run.report.record(EntryResult(id=job.entry.id, path=_path(job), status="failed", attempts=0,
-                                          error="no abstract to summarise from"))
+                                          error=problems[id(job)]))
     return run
+
+
+def unaskable(job: Job) -> str | None:
+    """Why an entry cannot be asked about at all (it fails alone, naming its file and line), or None."""
+    if not job.entry.abstract.strip():  # nothing to summarise from: never let a model invent one
+        return "no abstract to summarise from"
+    entry = job.entry
+    for name, text in (("id", entry.id), ("title", entry.title), ("abstract", entry.abstract),
+                       ("authors", " ".join(entry.authors)), ("categories", " ".join(entry.categories))):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = f"{job.digest.path}:{entry.line}" if entry.line else str(job.digest.path)
+            return (f"{where}: the {name} holds a lone surrogate (U+{ord(text[exc.start]):04X}), not valid "
+                    "Unicode: fix the input")
+    return None
 
 
 def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks: Placeholders) -> list[Job]:
     plan = plan_digest(digest, options.settings, marks)
     check_language(digest, plan, options.settings, marks)
     language = resolve(plan.language)
+    file_keys = field_keys(digest.entries)
     jobs = []
     for index, verdict in sorted(plan.repairable(options.settings.include_refused).items()):
         entry = digest.entries[index]
         strategy = _strategy(verdict, options.strategy)
-        keys = tuple(entry.fields) if verdict.whole_entry or verdict.refused else tuple(verdict.fields)
-        existing = dict(entry.fields) if strategy == "translate" else None
-        jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts))
+        ask = _own_keys(entry, file_keys)
+        broken = {canonical(key) for key in verdict.fields}
+        keys = ask if verdict.whole_entry or verdict.refused else tuple(k for k in ask if canonical(k) in broken)
+        existing = {k: entry.fields[k] for k in ask if k in entry.fields} if strategy == "translate" else None
+        jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts, ask=ask))
     if options.restore_missing and plan.missing and plan.raw_file is not None:
         jobs += _restore_jobs(digest, plan, language, options, prompts)
     return jobs
+
+
+def _own_keys(entry: Entry, file_keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The five keys to ask for, in the file's order: the entry's own spelling where it has the field,
+    the file's otherwise. Keys outside the five (an extra key) are never asked for nor touched."""
+    own = {canonical(key): key for key in entry.fields}
+    return tuple(own.get(canonical(key), key) for key in file_keys)
 
 
 def _restore_jobs(
@@ -144,10 +171,11 @@ def _strategy(verdict: EntryVerdict, wanted: Strategy) -> Strategy:
 def _job(
     digest: Digest, index: int | None, entry: Entry, language: Language, strategy: Strategy,
     existing: dict[str, str] | None, keys: tuple[str, ...], options: RepairOptions, prompts: PromptSet,
+    ask: tuple[str, ...] = (),
 ) -> Job:
     request = SummaryRequest(
         paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language,
-        keys=tuple(entry.fields) or keys, strategy=strategy, existing=existing,
+        keys=ask or tuple(entry.fields) or keys, strategy=strategy, existing=existing,
     )
     key = AnswerKey(
         paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language.name,

@@ -187,6 +187,11 @@ def scan_paths(paths: Iterable[Path], settings: Settings) -> Iterator[tuple[Dige
         yield scan_file(path, settings, placeholders)
 
 
+def diagnostic_lines(digest: Digest) -> list[str]:
+    """`file:line: problem` for each line of a digest that could not be used: one format for every command."""
+    return [f"{digest.path}:{diag.line}: {diag.message}" for diag in digest.diagnostics]
+
+
 def fails(files: Iterable[FileScan], reasons: Collection[str] | None) -> bool:
     """Whether a scan should fail a check: with `reasons` None, anything to repair or any missing paper;
     otherwise only an entry broken for one of `reasons` (`refused` and `missing` included)."""

@@ -36,6 +36,7 @@ from resummarize.prompts import PromptSet
 from resummarize.render import render_markdown
 from resummarize.repair import RepairOptions, Run, repair
 from resummarize.report import RepairReport
+from resummarize.scan import diagnostic_lines
 from resummarize.writer import write_atomic
 
 #: Watch mode leaves a file alone until it has been quiet this long: a pipeline may still be writing it,
@@ -268,6 +269,9 @@ class Worker:
 
         def plan(run: Run) -> None:
             restored.update(job.entry.id for job in run.jobs if job.index is None)
+            for digest in run.digests:
+                for line in diagnostic_lines(digest):
+                    self.log(line)
 
         try:
             report = await repair([path], self.options, client=client, journal=self.journal,
