@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders
 from resummarize.digest import load_digest, read_raw_objects
-from resummarize.digest.jsonl import entry_from, field_keys
+from resummarize.digest.jsonl import entry_from, field_keys, printable
 from resummarize.errors import ProviderError, SummaryError, UsageError
 from resummarize.journal import AnswerKey, Journal
 from resummarize.language import Language, resolve
@@ -96,8 +96,8 @@ def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -
     run.report.totals.needs_repair = len(jobs)
     for job in jobs:
         if id(job) in problems:
-            run.report.record(EntryResult(id=job.entry.id, path=_path(job), status="failed", attempts=0,
-                                          error=problems[id(job)]))
+            run.report.record(EntryResult(id=printable(job.entry.id), path=_path(job), status="failed",
+                                          attempts=0, error=problems[id(job)]))
     return run
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids, written_in
 from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids
+from resummarize.digest.jsonl import printable
 from resummarize.errors import InputError
 from resummarize.language import Language, from_environment, resolve
 from resummarize.model import Digest
@@ -133,7 +134,7 @@ def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
         if settings.include_refused and verdict.refused and not fields:
             fields = {key: "refused" for key in digest.entries[index].fields}
         if fields:
-            needs.append(NeedsRepair(id=digest.entries[index].id, fields=fields))
+            needs.append(NeedsRepair(id=printable(digest.entries[index].id), fields=fields))
     return FileScan(
         path=str(digest.path),
         format=digest.format,
@@ -141,7 +142,7 @@ def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
         language=plan.language,
         language_source=plan.language_source,
         needs_repair=needs,
-        refused=[digest.entries[i].id for i, v in sorted(plan.verdicts.items()) if v.refused],
+        refused=[printable(digest.entries[i].id) for i, v in sorted(plan.verdicts.items()) if v.refused],
         missing=list(plan.missing),
     )
 

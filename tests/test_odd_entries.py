@@ -164,3 +164,17 @@ def test_repair_and_worker_report_bad_lines_as_scan_does(
     argv = ["repair", str(path)] if command == "repair" else ["worker", str(tmp_path), "--once"]
     main([*argv, "--dry-run", "--cache", str(tmp_path / "j.db")])
     assert scan_lines[0] in capsys.readouterr().err.splitlines()
+
+
+def test_scan_reports_a_lone_surrogate_in_an_id(
+    corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objs = corpus(corpus_dir, 3)
+    objs[1]["AI"]["tldr"] = FAILED
+    lines = [json.dumps(o) for o in objs]
+    lines[1] = lines[1].replace('"id": "', '"id": "\\ud800', 1)
+    path = write(tmp_path / DAY, lines)
+    assert main(["scan", str(path), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["totals"]["needs_repair"] == 1
+    assert f"{path}:2: " in captured.err and "surrogate" in captured.err

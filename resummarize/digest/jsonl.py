@@ -77,6 +77,19 @@ def is_paper(obj: Any) -> bool:
     return isinstance(paper_id, str | int) and not isinstance(paper_id, bool) and paper_id != ""
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """`text` with lone surrogates (valid JSON escapes, invalid Unicode) spelled `\\udXXX`, for messages."""
+    return text if _encodable(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _texts(ai: Mapping[str, Any]) -> dict[str, str]:
     return {str(key): _text(value) for key, value in ai.items()}
 
@@ -96,6 +109,10 @@ def entry_from(obj: dict[str, Any], line: int, *, enhanced: bool = True) -> tupl
     if "summary" not in obj:
         diagnostics.append(Diagnostic(line=line, id=paper_id, message="no 'summary' (abstract)"))
     title, abstract = _text(obj.get("title")), _text(obj.get("summary"))
+    for name, text in (("id", paper_id), ("title", title)):
+        if not _encodable(text):
+            diagnostics.append(Diagnostic(line=line, id=printable(paper_id),
+                                          message=f"the {name} holds a lone surrogate: not valid Unicode"))
     try:  # the common case: upstream's types, validated by pydantic alone
         entry = Entry(id=paper_id, title=title, abstract=abstract, authors=obj.get("authors") or [],
                       categories=obj.get("categories") or [], fields=fields, line=line)
