@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
 from resummarize.config import RepairOptions, Settings
+from resummarize.detect import FAIL_REASONS
 from resummarize.errors import BatchPending, InputError, ResummarizeError, UsageError
-from resummarize.plan import FileScan, scan_paths, totals
+from resummarize.plan import FileScan, diagnostic_lines, fails, scan_paths, totals
 from resummarize.report import ScanReport, scan_table
 
 if TYPE_CHECKING:
     import openai
     from tqdm import tqdm
 
+    from resummarize.plan import Run
     from resummarize.report import RepairReport
 
 EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
@@ -63,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     _paths(scan)
     _judging(scan)
     scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
+    scan.add_argument("--fail-on", metavar="REASONS",
+                      help="comma list of what makes exit code 1: " + ", ".join(FAIL_REASONS)
+                      + " (default: every reason and missing papers; refused with --include refused)")
 
     repair = sub.add_parser("repair", help="re-ask an LLM for broken entries and rewrite the digest",
                             description="Repair broken entries in place (atomically). Exit 0: nothing left "
@@ -144,8 +149,8 @@ def run_scan(args: argparse.Namespace) -> int:
     settings = _settings(args)
     files: list[FileScan] = []
     for digest, scan in scan_paths(args.paths, settings):
-        for diag in digest.diagnostics:
-            print(f"{scan.path}:{diag.line}: {diag.message}", file=sys.stderr)
+        for line in diagnostic_lines(digest):
+            print(line, file=sys.stderr)
         files.append(scan)
     total = totals(files)
     if args.json:
@@ -154,8 +159,19 @@ def run_scan(args: argparse.Namespace) -> int:
         print(scan_table(files))
         print(f"total: {total.entries} entries, {total.needs_repair} need repair, "
               f"{total.refused} refused, {total.missing} missing")
-    broken = total.needs_repair + total.missing
-    return EXIT_NEEDS_REPAIR if broken else EXIT_CLEAN
+    return EXIT_NEEDS_REPAIR if fails(files, _fail_on(args.fail_on)) else EXIT_CLEAN
+
+
+def _fail_on(value: str | None) -> frozenset[str] | None:
+    """The reasons `--fail-on` names, checked against the known ones."""
+    if value is None:
+        return None
+    reasons = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(reasons - set(FAIL_REASONS))
+    if unknown or not reasons:
+        raise UsageError(f"--fail-on: unknown reason {', '.join(unknown) or repr(value)} "
+                         f"(use a comma list of {', '.join(FAIL_REASONS)})")
+    return reasons
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -192,7 +208,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
         client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
         bar = stack.enter_context(_progress())
         work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
-                      on_plan=lambda run: bar.reset(total=len(run.jobs)), on_result=lambda _: _tick(bar))
+                      on_plan=lambda run: _planned(run, bar), on_result=lambda _: _tick(bar))
         report = asyncio.run(_closing(work, client))
     if args.json:
         print(report.to_json(), end="")
@@ -250,6 +266,14 @@ def _client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenA
     import openai
 
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
+
+
+def _planned(run: Run, bar: tqdm[Any]) -> None:
+    """Report the lines of the inputs that could not be used, as `scan` does, then size the bar."""
+    for digest in run.digests:
+        for line in diagnostic_lines(digest):
+            bar.write(line, file=sys.stderr)
+    bar.reset(total=len(run.jobs))
 
 
 def _tick(bar: tqdm[Any]) -> None:

@@ -1,7 +1,8 @@
 """What a run is asked to do: how digests are judged (`Settings`) and how a repair runs (`RepairOptions`).
 
-The language a digest should be in is decided here and only here: the flag, then the file name, then
-`$LANGUAGE`, then English.
+The language a digest should be in is decided here and only here: the flag, then the file name (or the
+JSONL sibling of a markdown digest), then `$LANGUAGE`, then the language most of its good entries are
+written in, and only then English.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from resummarize.detect import Placeholders
+from resummarize.detect import Placeholders, written_in
 from resummarize.digest.model import Digest
 from resummarize.language import Language, from_environment, resolve
 
@@ -36,12 +37,19 @@ class Settings(BaseModel):
         return from_environment(self.environment_language)
 
     def language_for(self, digest: Digest) -> Language:
-        """The flag wins, then the language the file name declares, then `LANGUAGE`, then English."""
+        return self.language_choice(digest)[0]
+
+    def language_choice(self, digest: Digest, placeholders: Placeholders | None = None) -> tuple[Language, str]:
+        """The digest's language and where it came from (flag, name, sibling, environment, content, default)."""
         if self.language:
-            return resolve(self.language)
+            return resolve(self.language), "flag"
         if digest.language_hint:
-            return resolve(digest.language_hint)
-        return from_environment(self.environment_language) or resolve("English")
+            return resolve(digest.language_hint), "name" if digest.format == "jsonl" else "sibling"
+        if (found := from_environment(self.environment_language)) is not None:
+            return found, "environment"
+        if (found := written_in(digest.entries, placeholders or self.placeholders())) is not None:
+            return found, "content"
+        return resolve("English"), "default"
 
 
 class RepairOptions(BaseModel):

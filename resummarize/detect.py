@@ -1,8 +1,9 @@
 """Which summaries of a digest are broken, and why: pure functions over parsed entries.
 
 A field is broken when it is empty, holds one of the strings pipelines write when the LLM call failed,
-carries control characters (LaTeX backslashes eaten by JSON escapes), or is written in another language
-than the digest's. Refusals are reported apart: some maintainers hide such papers on purpose.
+carries the trace of a LaTeX backslash eaten by a JSON escape (a plain line break is content), or is
+written in another language than the digest's. Refusals are reported apart: some maintainers hide
+such papers on purpose.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from pydantic import BaseModel, ConfigDict
 
 from resummarize.digest.model import FIELDS, LEGACY_KEYS, Entry
 from resummarize.errors import UsageError
-from resummarize.language import Language, matches, matches_many
+from resummarize.language import Language, matches, matches_many, prevailing
 
 #: Every reason a field can be broken for. When several apply, the first of
 #: empty > placeholder > corrupted > wrong_language is reported.
 REASONS: tuple[str, ...] = ("placeholder", "empty", "wrong_language", "corrupted")
+#: What `scan --fail-on` can name: every field reason, plus refusals and papers the digest dropped.
+FAIL_REASONS: tuple[str, ...] = (*REASONS, "refused", "missing")
 
 #: What upstream writes instead of a summary the model refused to give.
 REFUSAL = "This content has not passed the compliance test and has been hidden."
@@ -39,10 +42,22 @@ DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
     "No Summary Available.",
 )
 
-#: C0 controls (TAB and newline included: every field is one line of prose), DEL and C1 controls, and
-#: U+FFFD, the mark of bytes lost in decoding. `\t`au, `\b`eta, `\f`rac, `\n`abla, `\r`ho end up here.
-#: Only a newline or CR at either end is forgiven (a parser may leave one); a leading TAB is damage.
-_DAMAGE = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffd]")
+#: LaTeX commands starting with `n` (`\nabla`, `\nu`, ...): after a JSON parser eats `\n`, a line break
+#: followed by one of these tails is damage. Any other line break is content (numbered lists, paragraphs).
+NEWLINE_COMMANDS: tuple[str, ...] = (
+    "abla", "u", "eq", "ot", "otin", "i", "ewline", "oindent", "mid", "leq", "geq", "orm", "olimits",
+    "onumber", "atural", "ewcommand", "ewpage", "ewtheorem", "parallel", "exists", "eg", "subseteq",
+    "supseteq", "subset", "supset", "sim", "simeq", "cong", "prec", "succ", "leftarrow", "rightarrow",
+    "Leftarrow", "Rightarrow", "leftrightarrow", "vdash", "ormalsize", "ewenvironment",
+)
+#: The traces of an eaten escape: C0 controls except the line break (TAB, backspace, form feed, vertical
+#: tab, ...), a CR that does not end a line, DEL and C1 controls, U+FFFD (bytes lost in decoding), and a
+#: line break that is the rest of a LaTeX command. `\t`au, `\b`eta, `\f`rac, `\n`abla, `\r`ho end
+#: up here. Only a newline or CR at either end is forgiven (a parser may leave one); a leading TAB is damage.
+_DAMAGE = re.compile(
+    r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]|\r(?!\n)"
+    r"|\n(?:" + "|".join(sorted(NEWLINE_COMMANDS, key=len, reverse=True)) + r")(?![A-Za-z])"
+)
 
 
 def _normal(text: str) -> str:
@@ -190,6 +205,17 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
     if not broken and not refused:
         return _CLEAN
     return EntryVerdict.model_construct(fields=broken, refused=refused)  # built here, valid by construction
+
+
+def written_in(entries: Iterable[Entry], placeholders: Placeholders) -> Language | None:
+    """The language most entries are written in, judged on their fields that are neither empty,
+    placeholders, refusals nor damaged; None when no entry has such a field."""
+    texts = []
+    for entry in entries:
+        good = [text for text in entry.fields.values() if _form_reason(text, placeholders) is None]
+        if good:
+            texts.append("\n".join(good))
+    return prevailing(texts)
 
 
 def _bare_id(paper_id: str) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple
@@ -325,3 +326,12 @@ def matches(text: str, language: Language) -> bool:
         return True  # not one of ours: the classifier cannot tell it from its neighbours
     found = _same_script(clean, letters, language.script)
     return found is None or found == language.code
+
+
+def prevailing(texts: Iterable[str]) -> Language | None:
+    """The language most of `texts` read as, one vote each; None when not one of them can be told.
+
+    A digest's own summaries say what language it is in better than any default does.
+    """
+    votes = Counter(code for text in texts if (code := detect(text)) is not None)
+    return _BY_CODE[votes.most_common(1)[0][0]] if votes else None

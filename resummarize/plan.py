@@ -7,7 +7,7 @@ Files are read one at a time and dropped while scanning, so memory does not grow
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from resummarize.config import RepairOptions, Settings, Strategy
-from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids
+from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids, written_in
 from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids, read_raw_objects
-from resummarize.digest.jsonl import entry_from
-from resummarize.digest.model import FIELDS, Digest, Entry
-from resummarize.errors import UsageError
+from resummarize.digest.jsonl import entry_from, field_keys, printable
+from resummarize.digest.model import FIELDS, Digest, Entry, canonical
+from resummarize.errors import InputError, UsageError
 from resummarize.journal import AnswerKey, Journal
-from resummarize.language import Language
+from resummarize.language import Language, resolve
 from resummarize.provider.request import Outcome, SummaryRequest
 from resummarize.report import EntryResult, FileScan, NeedsRepair, RepairReport, ScanReport, Totals
 
@@ -37,6 +37,8 @@ class Plan(BaseModel):
 
     verdicts: dict[int, EntryVerdict]
     missing: list[str]
+    language: str = "English"
+    language_source: str = "default"
     raw_order: list[str] = []
     raw_file: Path | None = None
 
@@ -45,8 +47,8 @@ class Plan(BaseModel):
 
 
 def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders | None = None) -> Plan:
-    language = settings.language_for(digest)
     marks = placeholders or settings.placeholders()
+    language, source = settings.language_choice(digest, marks)
     verdicts: dict[int, EntryVerdict] = {}
     for index, entry in enumerate(digest.entries):
         verdict = check_entry(entry, language, marks)
@@ -54,10 +56,29 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
             verdicts[index] = verdict
     sibling = raw_sibling(digest.path) if digest.path is not None and digest.format == "jsonl" else None
     if sibling is None:
-        return Plan(verdicts=verdicts, missing=[])
+        return Plan(verdicts=verdicts, missing=[], language=language.name, language_source=source)
     order = read_raw_ids(sibling)
     missing = missing_ids((entry.id for entry in digest.entries), order)
-    return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling)
+    return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling, language=language.name,
+                language_source=source)
+
+
+def check_language(digest: Digest, plan: Plan, settings: Settings, placeholders: Placeholders) -> None:
+    """Refuse to rewrite most of a digest into a language nobody named: when more than half of its
+    entries would be rewritten as `wrong_language`, the language is probably wrong, not the entries."""
+    if settings.language:
+        return
+    rewritten = sum("wrong_language" in verdict.fields.values() for verdict in plan.verdicts.values())
+    if 2 * rewritten <= len(digest.entries):
+        return
+    found = written_in(digest.entries, placeholders)
+    actual = found.name if found is not None else "another language"
+    raise InputError(
+        digest.path,
+        f"{rewritten} of {len(digest.entries)} entries would be rewritten in {plan.language} "
+        f"(from {plan.language_source}), but its entries are written in {actual}; "
+        "pass --language to repair it in that language anyway",
+    )
 
 
 # --- the read-only scan -------------------------------------------------------------------------------
@@ -70,13 +91,15 @@ def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
         if settings.include_refused and verdict.refused and not fields:
             fields = {key: "refused" for key in digest.entries[index].fields}
         if fields:
-            needs.append(NeedsRepair(id=digest.entries[index].id, fields=fields))
+            needs.append(NeedsRepair(id=printable(digest.entries[index].id), fields=fields))
     return FileScan(
         path=str(digest.path),
         format=digest.format,
         entries=len(digest.entries),
+        language=plan.language,
+        language_source=plan.language_source,
         needs_repair=needs,
-        refused=[digest.entries[i].id for i, v in sorted(plan.verdicts.items()) if v.refused],
+        refused=[printable(digest.entries[i].id) for i, v in sorted(plan.verdicts.items()) if v.refused],
         missing=list(plan.missing),
     )
 
@@ -112,6 +135,26 @@ def scan(paths: Iterable[Path | str], settings: Settings | None = None) -> ScanR
     """The `scan --json` object for `paths`: what needs repair in each digest, and why."""
     files = [scan for _, scan in scan_paths([Path(p) for p in paths], settings or Settings())]
     return ScanReport(files=files, totals=totals(files))
+
+
+def diagnostic_lines(digest: Digest) -> list[str]:
+    """`file:line: problem` for each line of a digest that could not be used: one format for every command."""
+    return [f"{digest.path}:{diag.line}: {diag.message}" for diag in digest.diagnostics]
+
+
+def fails(files: Iterable[FileScan], reasons: Collection[str] | None) -> bool:
+    """Whether a scan should fail a check: with `reasons` None, anything to repair or any missing paper;
+    otherwise only an entry broken for one of `reasons` (`refused` and `missing` included)."""
+    for item in files:
+        if reasons is None:
+            if item.needs_repair or item.missing:
+                return True
+            continue
+        if any(reason in reasons for need in item.needs_repair for reason in need.fields.values()):
+            return True
+        if ("refused" in reasons and item.refused) or ("missing" in reasons and item.missing):
+            return True
+    return False
 
 
 def totals(files: Iterable[FileScan]) -> Totals:
@@ -168,28 +211,56 @@ def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -
         digest = load_digest(path)
         digests.append(digest)
         jobs += _jobs_for(digest, options, prompts, placeholders)
-    run = Run(digests=digests, jobs=[job for job in jobs if job.entry.abstract.strip()])
+    problems = {id(job): problem for job in jobs if (problem := unaskable(job)) is not None}
+    run = Run(digests=digests, jobs=[job for job in jobs if id(job) not in problems])
     run.report.totals.needs_repair = len(jobs)
     for job in jobs:
-        if not job.entry.abstract.strip():  # nothing to summarise from: never let a model invent one
-            run.report.record(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=0,
-                                          error="no abstract to summarise from"))
+        if id(job) in problems:
+            run.report.record(EntryResult(id=printable(job.entry.id), path=job.path, status="failed",
+                                          attempts=0, error=problems[id(job)]))
     return run
+
+
+def unaskable(job: Job) -> str | None:
+    """Why an entry cannot be asked about at all (it fails alone, naming its file and line), or None."""
+    if not job.entry.abstract.strip():  # nothing to summarise from: never let a model invent one
+        return "no abstract to summarise from"
+    entry = job.entry
+    for name, text in (("id", entry.id), ("title", entry.title), ("abstract", entry.abstract),
+                       ("authors", " ".join(entry.authors)), ("categories", " ".join(entry.categories))):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = f"{job.digest.path}:{entry.line}" if entry.line else str(job.digest.path)
+            return (f"{where}: the {name} holds a lone surrogate (U+{ord(text[exc.start]):04X}), not valid "
+                    "Unicode: fix the input")
+    return None
 
 
 def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks: Placeholders) -> list[Job]:
     plan = plan_digest(digest, options.settings, marks)
-    language = options.settings.language_for(digest)
+    check_language(digest, plan, options.settings, marks)
+    language = resolve(plan.language)
+    file_keys = field_keys(digest.entries)
     jobs = []
     for index, verdict in sorted(plan.repairable(options.settings.include_refused).items()):
         entry = digest.entries[index]
         strategy = _strategy(verdict, options.strategy)
-        keys = tuple(entry.fields) if verdict.whole_entry or verdict.refused else tuple(verdict.fields)
-        existing = dict(entry.fields) if strategy == "translate" else None
-        jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts))
+        ask = _own_keys(entry, file_keys)
+        broken = {canonical(key) for key in verdict.fields}
+        keys = ask if verdict.whole_entry or verdict.refused else tuple(k for k in ask if canonical(k) in broken)
+        existing = {k: entry.fields[k] for k in ask if k in entry.fields} if strategy == "translate" else None
+        jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts, ask=ask))
     if options.restore_missing and plan.missing and plan.raw_file is not None:
         jobs += _restore_jobs(digest, plan, language, options, prompts)
     return jobs
+
+
+def _own_keys(entry: Entry, file_keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The five keys to ask for, in the file's order: the entry's own spelling where it has the field,
+    the file's otherwise. Keys outside the five (an extra key) are never asked for nor touched."""
+    own = {canonical(key): key for key in entry.fields}
+    return tuple(own.get(canonical(key), key) for key in file_keys)
 
 
 def _restore_jobs(
@@ -220,10 +291,11 @@ def _strategy(verdict: EntryVerdict, wanted: Strategy) -> Strategy:
 def _job(
     digest: Digest, index: int | None, entry: Entry, language: Language, strategy: Strategy,
     existing: dict[str, str] | None, keys: tuple[str, ...], options: RepairOptions, prompts: PromptSet,
+    ask: tuple[str, ...] = (),
 ) -> Job:
     request = SummaryRequest(
         paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language,
-        keys=tuple(entry.fields) or keys, strategy=strategy, existing=existing,
+        keys=ask or tuple(entry.fields) or keys, strategy=strategy, existing=existing,
     )
     key = AnswerKey(
         paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language.name,

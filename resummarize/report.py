@@ -22,6 +22,9 @@ class FileScan(BaseModel):
     path: str
     format: str
     entries: int
+    language: str = "English"
+    #: Where the language came from: flag, name, sibling, environment, content or default.
+    language_source: str = "default"
     needs_repair: list[NeedsRepair]
     refused: list[str]
     missing: list[str]
@@ -124,15 +127,16 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
 
 
 def scan_table(files: Sequence[FileScan]) -> str:
-    """One row per scanned file: entries, what needs repair, refused, missing, and the reasons counted."""
-    rows = [("file", "entries", "repair", "refused", "missing", "reasons")]
+    """One row per scanned file: entries, what needs repair, refused, missing, the language it was judged
+    against (and where that came from), and the reasons counted."""
+    rows = [("file", "entries", "repair", "refused", "missing", "language", "reasons")]
     rows += [(f.path, str(f.entries), str(len(f.needs_repair)), str(len(f.refused)), str(len(f.missing)),
-              _reasons(f)) for f in files]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+              f"{f.language} ({f.language_source})", _reasons(f)) for f in files]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = []
     for row in rows:
         cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 5)]
-        lines.append("  ".join([*cells, row[5]]))
+        lines.append("  ".join([*cells, row[5].ljust(widths[5]), row[6]]))
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ from resummarize.engine import repair
 from resummarize.errors import InputError, ProviderError, UsageError
 from resummarize.journal import Journal
 from resummarize.language import Language, resolve
-from resummarize.plan import Run
+from resummarize.plan import Run, diagnostic_lines
 from resummarize.provider.prompts import PromptSet
 from resummarize.report import RepairReport
 from resummarize.writer import write_atomic
@@ -268,6 +268,9 @@ class Worker:
 
         def plan(run: Run) -> None:
             restored.update(job.entry.id for job in run.jobs if job.index is None)
+            for digest in run.digests:
+                for line in diagnostic_lines(digest):
+                    self.log(line)
 
         try:
             report = await repair([path], self.options, client=client, journal=self.journal,

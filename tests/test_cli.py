@@ -118,8 +118,10 @@ def test_scan_json_follows_the_contract(capsys: pytest.CaptureFixture[str], seed
     assert set(report) == {"files", "totals"}
     assert report["totals"] == {"entries": 99, "needs_repair": 96, "refused": 0, "missing": 0}
     (file,) = report["files"]
-    assert set(file) == {"path", "format", "entries", "needs_repair", "refused", "missing"}
+    assert set(file) == {"path", "format", "entries", "language", "language_source", "needs_repair", "refused",
+                         "missing"}
     assert (file["path"], file["format"], file["entries"]) == (str(seed_path), "markdown", 99)
+    assert (file["language"], file["language_source"]) == ("English", "flag")
     assert file["refused"] == [] and file["missing"] == []
     ids = [item["id"] for item in file["needs_repair"]]
     assert len(ids) == len(set(ids)) == 96
@@ -140,7 +142,11 @@ def test_scan_language_from_the_environment(
     assert scan_json(capsys, seed_path)[1]["totals"]["needs_repair"] == 75
     assert scan_json(capsys, seed_path, "--language", "English")[1]["totals"]["needs_repair"] == 96  # flag wins
     monkeypatch.delenv("LANGUAGE")
-    assert scan_json(capsys, seed_path)[1]["totals"]["needs_repair"] == 96  # English by default
+    # No flag, name, sibling or environment: the content decides. The seed's good entries are mostly
+    # Chinese (24 against 3), so it is judged as Chinese.
+    _, report, _ = scan_json(capsys, seed_path)
+    assert report["totals"]["needs_repair"] == 75
+    assert (report["files"][0]["language"], report["files"][0]["language_source"]) == ("Chinese", "content")
 
 
 def test_file_name_language_wins_over_the_environment(

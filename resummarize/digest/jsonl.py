@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from resummarize.digest.model import Diagnostic, Digest, Entry, canonical
+from resummarize.digest.model import FIELDS, Diagnostic, Digest, Entry, canonical
 from resummarize.digest.names import BOM as _BOM
 from resummarize.digest.names import LANGUAGE_IN_NAME
 from resummarize.errors import InputError
@@ -77,6 +77,19 @@ def is_paper(obj: Any) -> bool:
     return isinstance(paper_id, str | int) and not isinstance(paper_id, bool) and paper_id != ""
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """`text` with lone surrogates (valid JSON escapes, invalid Unicode) spelled `\\udXXX`, for messages."""
+    return text if _encodable(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _texts(ai: Mapping[str, Any]) -> dict[str, str]:
     return {str(key): _text(value) for key, value in ai.items()}
 
@@ -96,6 +109,10 @@ def entry_from(obj: dict[str, Any], line: int, *, enhanced: bool = True) -> tupl
     if "summary" not in obj:
         diagnostics.append(Diagnostic(line=line, id=paper_id, message="no 'summary' (abstract)"))
     title, abstract = _text(obj.get("title")), _text(obj.get("summary"))
+    for name, text in (("id", paper_id), ("title", title)):
+        if not _encodable(text):
+            diagnostics.append(Diagnostic(line=line, id=printable(paper_id),
+                                          message=f"the {name} holds a lone surrogate: not valid Unicode"))
     try:  # the common case: upstream's types, validated by pydantic alone
         entry = Entry(id=paper_id, title=title, abstract=abstract, authors=obj.get("authors") or [],
                       categories=obj.get("categories") or [], fields=fields, line=line)
@@ -198,18 +215,23 @@ class JsonlDigest(Digest):
         return obj
 
     def set_fields(self, index: int, values: Mapping[str, str]) -> None:
-        """Rewrite only this entry's line; keys may be canonical names (`tldr` finds a file's `task`)."""
-        style = self.style
+        """Rewrite only this entry's line, in that line's own escaping style; keys may be canonical names
+        (`tldr` finds a file's `task`). Keys the `AI` object lacked are put in the file's key order."""
+        line = self._entry_lines[index]
+        style = _line_style(self.style, self._lines[line])
         obj = self.raw_object(index)
         ai = obj.get("AI")
         if not isinstance(ai, dict):
             ai = obj["AI"] = {}
+        had = len(ai)
         entry = self.entries[index]
         for key, value in values.items():
             file_key = _file_key(ai, key)
             ai[file_key] = value
+        if len(ai) != had:
+            order = field_keys(self.entries)
+            ai = obj["AI"] = {k: ai[k] for k in (*[k for k in order if k in ai], *[k for k in ai if k not in order])}
         entry.fields = _texts(ai)
-        line = self._entry_lines[index]
         cr = b"\r" if self._lines[line].endswith(b"\r") else b""
         self._lines[line] = style.dumps(obj).encode("utf-8") + cr
 
@@ -247,6 +269,26 @@ class JsonlDigest(Digest):
 
 
 _DECODER = json.JSONDecoder()
+_UNICODE_ESCAPE = re.compile(rb"\\u[0-9A-Fa-f]{4}")
+
+
+def _line_style(style: JsonStyle, line: bytes) -> JsonStyle:
+    """The file's style, with the escaping of this line: a file may mix `\\uXXXX` lines and raw UTF-8 ones."""
+    if not line.isascii():
+        return replace(style, ensure_ascii=False)
+    if _UNICODE_ESCAPE.search(line):
+        return replace(style, ensure_ascii=True)
+    return style
+
+
+def field_keys(entries: Sequence[Entry]) -> tuple[str, ...]:
+    """The file's own keys for the five LLM fields, in its order (`task` in old files), taken from the
+    first entry that has all five; the canonical names when none has."""
+    for entry in entries:
+        keys = tuple(key for key in entry.fields if canonical(key) in FIELDS)
+        if len(keys) == len(FIELDS) and {canonical(key) for key in keys} == set(FIELDS):
+            return keys
+    return FIELDS
 
 
 def _load_line(line: bytes) -> tuple[Any, str | None]:

@@ -241,6 +241,8 @@ class MarkdownDigest(Digest):
         while index < len(lines):
             line = lines[index]
             if not (line.startswith("### [") and HEADER.fullmatch(line)):
+                if line.startswith("### ["):
+                    diagnostics.append(_unreadable_header(index))
                 index += 1
                 continue
             parser, index = _read_entry(lines, path, index)
@@ -282,6 +284,12 @@ def _decode(data: bytes, path: Path | None) -> str:
         raise InputError(path, "not UTF-8 text: binary file or another encoding", line=line) from exc
 
 
+def _unreadable_header(index: int) -> Diagnostic:
+    """A line that starts like an entry header but is not one: its entry cannot be read, say so."""
+    return Diagnostic(line=index + 1, message="unreadable entry header (not '### [n] [title](url)'); "
+                      "this entry is skipped")
+
+
 def _read_entry(lines: _Lines, path: Path | None, header: int) -> tuple[_EntryParser, int]:
     """Feed the lines of the entry starting at `header`; return the parser and its `</details>` line."""
     parser = _EntryParser(lines, header)
@@ -297,6 +305,8 @@ def _read_entry(lines: _Lines, path: Path | None, header: int) -> tuple[_EntryPa
                 f"(line {index + 1}): damaged or truncated digest",
                 line=header + 1,
             )
+        if text.startswith("### ["):
+            parser.diagnostics.append(_unreadable_header(index))
         parser.feed(index, text, stripped)
     raise InputError(
         path,

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -190,6 +190,7 @@ class FakeProvider:
         batch_outcome: str = "completed",
         timeout_hold: float = 30.0,
         gate: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         rejected = frozenset(reject_modes)
         if not rejected <= MODES:
@@ -202,6 +203,8 @@ class FakeProvider:
         self.timeout_hold = timeout_hold
         #: While set to an unset Event, admitted chat requests wait for it: tests hold N requests in flight.
         self.gate = gate
+        #: The rpm window's clock: a test that pins it gets exact `x-ratelimit-*` and Retry-After values.
+        self.clock = clock
         self._max_concurrency = max_concurrency
         self._rpm = rpm
         answers = {paper: dict(fields) for paper, fields in (answers or {}).items()}
@@ -373,7 +376,7 @@ class FakeProvider:
     def _admit(self) -> tuple[bool, dict[str, str]]:
         """Take a concurrency slot and an rpm slot, or give the headers of a 429 saying when to retry."""
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             while self._window and self._window[0] <= now - 60:
                 self._window.popleft()
             if self._max_concurrency is not None and self._in_flight >= self._max_concurrency:
