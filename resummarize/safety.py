@@ -137,7 +137,14 @@ def _known(match: re.Match[str], verbatim: frozenset[str], values: list[Decimal]
     if value is None or number.count(".") > 1:  # a version: only as written
         return False
     step = _ulp(number).scaleb(_UNITS[unit]) if unit else _ulp(number)
-    return any(abs(value - source * scale) < step for source in values for scale in _SCALES)
+    return any(abs(value - source * scale) < step for source in values for scale in _scales(source, value))
+
+
+def _scales(source: Decimal, value: Decimal) -> tuple[Decimal, ...]:
+    """A fraction of the source may be written as a percentage, and a percentage as a fraction."""
+    if abs(source) <= 1:
+        return _SCALES[:2]
+    return _SCALES[::2] if abs(value) <= 1 else _SCALES[:1]
 
 
 def unknown_numbers(text: str, source: str) -> list[str]:
