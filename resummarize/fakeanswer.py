@@ -39,6 +39,15 @@ class Fault(StrEnum):
     LENGTH = "length"
     REFUSAL = "refusal"
     HTML = "html"
+    # Answers that passed validation once and that a reader's page would run or show wrongly.
+    HOSTILE_IMG = "hostile_img"
+    HOSTILE_SVG = "hostile_svg"
+    HOSTILE_IFRAME = "hostile_iframe"
+    HOSTILE_COMMENT = "hostile_comment"
+    HUGE_WORD = "huge_word"
+    BIDI = "bidi"
+    INVENTED_NUMBERS = "invented_numbers"
+    MIXED_LANGUAGE = "mixed_language"
     BAD_KEY = "bad_key"
     CONTEXT_LENGTH = "context_length"
 
@@ -247,6 +256,19 @@ def read_ask(body: Mapping[str, Any]) -> Ask:
     return Ask(find(_ID_RE), language, find(_TITLE_RE) or "", mode, names, tool, len(everything))
 
 
+#: What a hostile answer appends to its first field (`MIXED_LANGUAGE`: a sentence in the other language).
+HOSTILE: Mapping[Fault, str] = {
+    Fault.HOSTILE_IMG: " <img src=x onerror=alert(1)//",
+    Fault.HOSTILE_SVG: " <svg onload=alert(1)//",
+    Fault.HOSTILE_IFRAME: " <iframe src=javascript:alert(1)//",
+    Fault.HOSTILE_COMMENT: " <!--",
+    Fault.HUGE_WORD: " " + "A" * 50_000,
+    Fault.BIDI: " It works \u202ewell\u202c.",
+    Fault.INVENTED_NUMBERS: " It beats 4711 baselines by 93 percent.",
+}
+_MIXED = (" 该方法在所有基准上都优于现有方法。", " This method clearly beats every baseline on all of the benchmarks.")
+
+
 def render(fields: Mapping[str, str], fault: Fault | None, mode: str) -> str:
     """The answer text (content, or tool arguments) with the fault's damage applied."""
     first = next(iter(fields), "tldr")
@@ -254,6 +276,10 @@ def render(fields: Mapping[str, str], fault: Fault | None, mode: str) -> str:
         fields = dict.fromkeys(fields, "Summary generation failed")
     elif fault is Fault.HTML:
         fields = {**fields, first: fields[first] + " <script>alert(1)</script>"}
+    elif fault is not None and fault in HOSTILE:
+        fields = {**fields, first: fields[first] + HOSTILE[fault]}
+    elif fault is Fault.MIXED_LANGUAGE:
+        fields = {**fields, first: fields[first] + _MIXED[not fields[first].isascii()]}
     text = json.dumps(fields, ensure_ascii=False, indent=2)
     if fault is Fault.LATEX_BACKSLASHES:  # single backslashes: `\b`eta and `\t`au parse as escapes
         raw = json.dumps(fields[first], ensure_ascii=False)[:-1] + _LATEX + '"'
