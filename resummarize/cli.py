@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Render an enhanced JSONL file in upstream's markdown layout.")
     render.add_argument("file", type=Path, metavar="FILE.jsonl")
     render.add_argument("-o", "--output", type=Path, help="write here (atomically) instead of stdout")
+    render.add_argument("--categories", metavar="LIST",
+                        help="categories to put first, comma-separated (default $CATEGORIES or 'cs.CV, cs.CL'); "
+                             "a digest that -o would overwrite keeps its own order")
     return parser
 
 
@@ -177,13 +180,15 @@ def _print_scan_table(files: Sequence[FileScan]) -> None:
 
 def run_render(args: argparse.Namespace) -> int:
     from resummarize.digest import load_digest
-    from resummarize.render import render_markdown
+    from resummarize.render import existing_order, parse_categories, render_markdown
     from resummarize.writer import write_atomic
 
     digest = load_digest(args.file)
     if digest.format != "jsonl":
         raise InputError(args.file, "render takes an enhanced JSONL file")
-    text = render_markdown(digest)  # type: ignore[arg-type]
+    kept = existing_order(args.output) if args.output is not None and args.categories is None else None
+    order = kept or parse_categories(args.categories or os.environ.get("CATEGORIES"))
+    text = render_markdown(digest, order)  # type: ignore[arg-type]
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -33,7 +33,7 @@ from resummarize.errors import InputError, ProviderError, UsageError
 from resummarize.journal import Journal
 from resummarize.language import Language, from_environment, resolve
 from resummarize.prompts import PromptSet
-from resummarize.render import render_markdown
+from resummarize.render import existing_order, parse_categories, render_markdown
 from resummarize.repair import RepairOptions, Run, repair
 from resummarize.report import RepairReport
 from resummarize.writer import write_atomic
@@ -303,7 +303,8 @@ class Worker:
         digest = load(source)
         if not isinstance(digest, JsonlDigest):
             return
-        data = render_markdown(digest).encode("utf-8")
+        order = existing_order(target) or parse_categories(os.environ.get("CATEGORIES"))
+        data = render_markdown(digest, order).encode("utf-8")
         if target.read_bytes() != data:
             write_atomic(target, data)
             self.log(f"rendered {target}")

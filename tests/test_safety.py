@@ -125,7 +125,8 @@ def test_a_field_whose_sentences_switch_language_fails_in_chinese_too() -> None:
     zh = {
         "tldr": "本文提出一种带顺序约束的变分自编码器，在12个数据集上达到92.5%的准确率。",
         "motivation": "现有的变分自编码器忽略了顺序约束，限制了它们在实际问题中的应用。",
-        "method": "作者在变分自编码器的目标函数中加入顺序约束，并在十二个公开数据集上进行系统的训练和检验。The authors claim that it clearly wins.",
+        "method": "作者在变分自编码器的目标函数中加入顺序约束，并在十二个公开数据集上进行系统的训练和检验。"
+                  "The authors claim that it clearly wins.",
         "result": "F1 分数从 0.610 提升到 0.753。",
         "conclusion": "顺序约束能让变分自编码器在不增加成本的情况下更加准确。",
     }
