@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Render an enhanced JSONL file in upstream's markdown layout.")
     render.add_argument("file", type=Path, metavar="FILE.jsonl")
     render.add_argument("-o", "--output", type=Path, help="write here (atomically) instead of stdout")
+    render.add_argument("--categories", metavar="LIST",
+                        help="categories to put first, comma-separated (default $CATEGORIES or 'cs.CV, cs.CL'); "
+                             "a digest that -o would overwrite keeps its own order")
     return parser
 
 
@@ -176,13 +179,14 @@ def _fail_on(value: str | None) -> frozenset[str] | None:
 
 def run_render(args: argparse.Namespace) -> int:
     from resummarize.digest import load_digest
-    from resummarize.digest.render import render_markdown
+    from resummarize.digest.render import category_order, render_markdown
     from resummarize.writer import write_atomic
 
     digest = load_digest(args.file)
     if digest.format != "jsonl":
         raise InputError(args.file, "render takes an enhanced JSONL file")
-    text = render_markdown(digest)  # type: ignore[arg-type]
+    order = category_order(args.categories, args.output, os.environ.get("CATEGORIES"))
+    text = render_markdown(digest, order)  # type: ignore[arg-type]
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -30,7 +30,7 @@ import openai
 from resummarize.config import RepairOptions
 from resummarize.digest import JsonlDigest, iter_digest_paths, load, raw_sibling
 from resummarize.digest.names import ENHANCED_NAME
-from resummarize.digest.render import render_markdown
+from resummarize.digest.render import category_order, render_markdown
 from resummarize.engine import repair
 from resummarize.errors import InputError, ProviderError, UsageError
 from resummarize.journal import Journal
@@ -306,7 +306,7 @@ class Worker:
         digest = load(source)
         if not isinstance(digest, JsonlDigest):
             return
-        data = render_markdown(digest).encode("utf-8")
+        data = render_markdown(digest, category_order(None, target, os.environ.get("CATEGORIES"))).encode("utf-8")
         if target.read_bytes() != data:
             write_atomic(target, data)
             self.log(f"rendered {target}")

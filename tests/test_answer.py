@@ -146,7 +146,7 @@ def test_legacy_task_key_and_key_case_are_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["p < 0.05", "ordered $x<y>z$ values", "if a <b holds", "a < b > c", "1 <= x"]
+    "text", ["p < 0.05", "ordered $x<y>z$ values", "a < b > c", "1 <= x", "if a < b holds"]
 )
 def test_text_that_only_looks_like_html_survives(text: str) -> None:
     assert check({**GOOD, "method": f"The test uses {text} throughout the study."})["method"].count("<") >= 1
@@ -163,16 +163,16 @@ def test_clean_text_joins_lines() -> None:
     ("markup", "shown"),
     [
         ("<script>alert(1)</script>", "<script>"),
-        ("<img src=x onerror=alert(1)>", "<img>"),
+        ("<img src=x onerror=alert(1)>", "<img src=x onerror=alert(1)>"),
         ("</details>", "</details>"),
         ("<details><summary>x</summary>", "<details>"),
-        ('<a href="https://example.org">link</a>', "<a>"),
-        ("x<y>z outside math", "<y>"),
-        ("<!-- hidden -->", "<!...>"),
+        ('<a href="https://example.org">link</a>', '<a href="https://example.org">'),
+        ("x<w>z outside math", "<w>"),
+        ("<!-- hidden -->", "<!-- hidden -->"),
         ("$x <script>alert(1)</script>$", "<script>"),
-        ("$a <img src=x onerror=alert(1)> b$", "<img>"),
+        ("$a <img src=x onerror=alert(1)> b$", "<img src=x onerror=alert(1)>"),
         ("$a</details>$", "</details>"),
-        ("$a <y class=z> b$", "<y>"),
+        ("$a <y class=z> b$", "<y class=z>"),
     ],
 )
 def test_html_is_rejected(markup: str, shown: str) -> None:
@@ -237,7 +237,8 @@ def test_invented_numbers_are_rejected_but_rounding_and_percent_pass() -> None:
     (problem,) = problems_of({**GOOD, "result": "Accuracy reaches 97.3% on all benchmarks."})
     assert "97.3" in problem and 'Field "result"' in problem
     assert check({**GOOD, "result": "F1 rises to 75.3% from 61.0%, about 0.75."})
-    assert check({**GOOD, "result": "Accuracy reaches 97.3% on all benchmarks."}, abstract="")
+    plain = {**GOOD, "motivation": "Existing VAEs ignore order constraints, which limits their use."}
+    assert check({**plain, "result": "Accuracy reaches 97.3% on all benchmarks."}, abstract="")
 
 
 def test_every_problem_is_reported_together() -> None:

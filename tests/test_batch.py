@@ -54,9 +54,10 @@ async def connect() -> AsyncIterator[Connect]:
 
 
 def copy(corpus_dir: Path, target: Path, names: Sequence[str] = ()) -> Path:
-    """A writable copy of the corpus (or of some of its files)."""
+    """A writable copy of the corpus's JSONL files (or of some of its files); upstream's markdown digests are
+    renderings of the same papers."""
     if not names:
-        shutil.copytree(corpus_dir, target)
+        shutil.copytree(corpus_dir, target, ignore=shutil.ignore_patterns("*.md"))
         return target
     target.mkdir()
     for name in names:

@@ -38,6 +38,8 @@ CORPUS_COUNTS = {
     CLEAN_DAY: (200, 0, 0),
     BURST_DAY: (231, 48, 60),
     "2026-06-02_AI_enhanced_Chinese.jsonl": (532, 1, 0),
+    "2026-05-21.md": (231, 48, 0),  # upstream's own markdown digests of two of the days
+    "2026-06-02.md": (532, 1, 0),
 }
 
 
@@ -178,8 +180,9 @@ def test_scan_corpus_folder(capsys: pytest.CaptureFixture[str], corpus_dir: Path
         Path(f["path"]).name: (f["entries"], len(f["needs_repair"]), len(f["missing"])) for f in report["files"]
     }
     assert counts == CORPUS_COUNTS  # the raw crawl and the README are not digests
-    assert all(f["format"] == "jsonl" and f["refused"] == [] for f in report["files"])
-    assert report["totals"] == {"entries": 2556, "needs_repair": 72, "refused": 0, "missing": 60}
+    assert all(f["format"] == ("markdown" if f["path"].endswith(".md") else "jsonl") for f in report["files"])
+    assert all(f["refused"] == [] for f in report["files"])
+    assert report["totals"] == {"entries": 3319, "needs_repair": 121, "refused": 0, "missing": 60}
     burst = next(f for f in report["files"] if f["path"].endswith(BURST_DAY))
     assert {r for item in burst["needs_repair"] for r in item["fields"].values()} == {"placeholder"}
     raw_ids = {json.loads(line)["id"] for line in (data / "2026-05-21.jsonl").read_text("utf-8").splitlines()}

@@ -27,7 +27,7 @@ def seed_copy(tmp_path: Path, seed_path: Path) -> Path:
 
 async def test_half_of_all_requests_faulted_still_repairs_everything(seed_copy: Path, tmp_path: Path) -> None:
     kinds = [kind for kind in Fault if kind not in (Fault.BAD_KEY, Fault.CONTEXT_LENGTH)]
-    plan = FaultPlan.random(rate=0.5, kinds=kinds, seed=7)
+    plan = FaultPlan.random(rate=0.5, kinds=kinds, seed=1)
     with FakeProvider(faults=plan, timeout_hold=2.0) as fake:
         report = await run([seed_copy], fake, tmp_path / "j.db", language="English", timeout=0.5)
         log = fake.requests
@@ -139,3 +139,27 @@ async def test_a_paper_too_long_for_the_context_fails_alone(seed_copy: Path, tmp
     failed = [e for e in report.entries if e.status == "failed"]
     assert [(e.id, e.error) for e in failed] == [(long_one, "the paper is too long for the model's context window")]
     assert report.totals.repaired == 95 and len(asked) == 1  # not retried, not fatal
+
+
+HOSTILE = [Fault.HOSTILE_IMG, Fault.HOSTILE_SVG, Fault.HOSTILE_IFRAME, Fault.HOSTILE_COMMENT, Fault.HUGE_WORD,
+           Fault.BIDI, Fault.INVENTED_NUMBERS, Fault.MIXED_LANGUAGE]
+
+
+async def test_hostile_answers_are_reasked_and_never_reach_the_digest(seed_copy: Path, tmp_path: Path) -> None:
+    _, scan = scan_file(seed_copy, Settings(language="English"))
+    papers = [item.id for item in scan.needs_repair][: len(HOSTILE)]
+    plan = FaultPlan.per_paper({paper: [kind] for paper, kind in zip(papers, HOSTILE, strict=True)})
+    with FakeProvider(faults=plan) as fake:
+        report = await run([seed_copy], fake, tmp_path / "j.db", language="English", concurrency=2)
+        log = fake.requests
+    assert (report.totals.repaired, report.totals.failed) == (96, 0)
+    for paper, kind in zip(papers, HOSTILE, strict=True):
+        mine = [r for r in log if r.paper_id == paper]
+        assert [r.fault for r in mine] == [kind, None], paper  # rejected once, asked again
+        sent = mine[1].body["messages"]
+        assert sent[-2]["role"] == "assistant" and sent[-1]["role"] == "user"
+        assert 'Field "tldr"' in sent[-1]["content"] and "cannot be used" in sent[-1]["content"]
+        assert len(sent[-1]["content"]) < 2000  # the problem is named, the 50 kB word is not echoed
+    text = seed_copy.read_text(encoding="utf-8")
+    for needle in ("<img", "<svg", "<iframe", "<!--", "AAAAAAAAAA", "\u202e", "4711", "该方法在所有基准上"):
+        assert needle not in text

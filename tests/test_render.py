@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from resummarize.cli import main
 from resummarize.digest import load
 from resummarize.digest.jsonl import JsonlDigest
 from resummarize.digest.markdown import MarkdownDigest
 from resummarize.digest.model import Entry
-from resummarize.digest.render import render_markdown
+from resummarize.digest.render import DEFAULT_CATEGORIES, render_markdown
 
 
 def as_jsonl(objects: list[dict[str, Any]]) -> JsonlDigest:
@@ -68,10 +73,64 @@ def test_rendered_corpus_file_parses_back_to_the_same_papers(corpus_dir: Path) -
     source = load(corpus_dir / "2025-10-23_AI_enhanced_Chinese.jsonl")
     assert isinstance(source, JsonlDigest)
     rendered = MarkdownDigest.parse(render_markdown(source).encode("utf-8"), None)
-    order = list(dict.fromkeys(e.categories[0] for e in source.entries))
-    assert len(order) > 1
+    found = list(dict.fromkeys(e.categories[0] for e in source.entries))
+    order = list(dict.fromkeys([*(c for c in DEFAULT_CATEGORIES if c in found), *found]))
+    assert len(order) > 1 and order != found  # upstream's default puts cs.CV and cs.CL first
     by_category = sorted(source.entries, key=lambda e: order.index(e.categories[0]))
     assert [e.id for e in rendered.entries] == [e.id for e in by_category]
     assert [e.fields for e in rendered.entries] == [e.fields for e in by_category]
     assert [e.abstract for e in rendered.entries] == [e.abstract for e in by_category]
     assert rendered.diagnostics == []
+
+
+# --- upstream's category order ------------------------------------------------------------------------
+
+#: The category order of upstream's own markdown for the corpus days (its `CATEGORIES` first, the rest
+#: in Python's set order of that run).
+UPSTREAM_ORDER = {
+    "2026-05-21": "cs.CV, cs.CL, cs.GT, cs.AI, cs.CE, cs.GR, cs.IT",
+    "2026-06-02": "cs.CV, cs.CL, cs.AI, cs.GT, cs.CE, cs.GR, cs.IT",
+}
+
+
+def render_cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> str:
+    code = main(["render", *map(str, args)])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    return out
+
+
+@pytest.mark.parametrize("day", list(UPSTREAM_ORDER))
+def test_categories_env_reproduces_upstreams_markdown_byte_for_byte(
+    day: str, corpus_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CATEGORIES", UPSTREAM_ORDER[day])
+    out = render_cli(capsys, corpus_dir / f"{day}_AI_enhanced_Chinese.jsonl")
+    assert out.encode("utf-8") == (corpus_dir / f"{day}.md").read_bytes()
+
+
+def toc(text: str) -> list[str]:
+    return re.findall(r"^- \[([^\]]+)\]", text, re.MULTILINE)
+
+
+def test_upstreams_default_and_the_flag_put_their_categories_first(
+    corpus_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = corpus_dir / "2026-05-21_AI_enhanced_Chinese.jsonl"
+    monkeypatch.delenv("CATEGORIES", raising=False)
+    assert toc(render_cli(capsys, source))[:2] == ["cs.CV", "cs.CL"]
+    monkeypatch.setenv("CATEGORIES", "cs.AI,cs.GR")
+    assert toc(render_cli(capsys, source))[:2] == ["cs.AI", "cs.GR"]
+    assert toc(render_cli(capsys, source, "--categories", "cs.IT, nope, cs.CE"))[:2] == ["cs.IT", "cs.CE"]
+
+
+def test_render_over_an_existing_digest_keeps_its_order(
+    corpus_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "2026-06-02.md"
+    shutil.copyfile(corpus_dir / "2026-06-02.md", target)
+    monkeypatch.delenv("CATEGORIES", raising=False)
+    render_cli(capsys, corpus_dir / "2026-06-02_AI_enhanced_Chinese.jsonl", "-o", target)
+    assert target.read_bytes() == (corpus_dir / "2026-06-02.md").read_bytes()
+    render_cli(capsys, corpus_dir / "2026-06-02_AI_enhanced_Chinese.jsonl", "-o", target, "--categories", "cs.IT")
+    assert toc(target.read_text(encoding="utf-8"))[0] == "cs.IT"  # an explicit flag wins

@@ -375,3 +375,28 @@ def test_sigterm_finishes_requests_in_flight_writes_them_and_exits_0(corpus_dir:
         f"{48 - done} left for the next run",
         "stopped by SIGTERM: validated answers are written",
     ]
+
+
+AI_LABELS = ("TL;DR: ", "Motivation: ", "Method: ", "Result: ", "Conclusion: ")
+
+
+def test_a_worker_pass_over_upstreams_markdown_changes_only_repaired_lines(
+    corpus_dir: Path, tmp_path: Path, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    days = ("2026-05-21", "2026-06-02")
+    copy(corpus_dir, data, *(f"{day}{suffix}" for day in days for suffix in ("_AI_enhanced_Chinese.jsonl", ".md")))
+    before = {day: (data / f"{day}.md").read_text(encoding="utf-8").splitlines() for day in days}
+    monkeypatch.delenv("CATEGORIES", raising=False)  # the digests' own order must win over the default
+    code = run_worker(data, RepairOptions(), make_client=client_maker(fake), journal_path=tmp_path / "j.db",
+                      prompts=load_prompts(), interval=60, once=True, log=[].append)
+    assert code == 0
+    repaired = 0
+    for day in days:
+        after = (data / f"{day}.md").read_text(encoding="utf-8").splitlines()
+        assert len(after) == len(before[day])
+        changed = [(old, new) for old, new in zip(before[day], after, strict=True) if old != new]
+        assert changed and all(old.startswith(AI_LABELS) for old, _ in changed)
+        assert all(new.split(": ")[0] == old.split(": ")[0] for old, new in changed)
+        repaired += len(changed)
+    assert repaired <= 5 * (48 + 1)  # the burst's 48 failed entries and one of the large day

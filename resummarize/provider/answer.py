@@ -13,14 +13,13 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import json_repair
-from bs4 import BeautifulSoup
-from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
 from pydantic import BaseModel, ConfigDict, create_model
 
 from resummarize import language as languages
+from resummarize import safety
 from resummarize.detect import Placeholders, is_refusal
 from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import ValidationFailure
@@ -76,12 +75,6 @@ _EATEN = {
 }
 _EATEN_LATEX = re.compile("|".join(f"{re.escape(c)}(?:{tails})(?![A-Za-z])" for c, tails in _EATEN.items()))
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
-_END_TAG = re.compile(r"</\s*([A-Za-z][\w:-]*)[^<>]*>")
-#: Tags that are HTML even inside `$...$`: `<y>` in `$x<y>z$` is math, `<script>` never is.
-_NEVER_MATH = frozenset({
-    "!", "a", "audio", "base", "body", "details", "div", "embed", "form", "html", "iframe", "img", "input",
-    "link", "meta", "object", "script", "source", "span", "style", "summary", "svg", "table", "video",
-})
 # Markdown that changes a digest's structure or pulls in remote content; emphasis and inline
 # enumerations ("1) ... 2) ...") are harmless and common in good summaries, so they pass.
 _MARKDOWN: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -93,8 +86,13 @@ _MARKDOWN: tuple[tuple[re.Pattern[str], str], ...] = (
 _CJK = re.compile(
     r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 )
-_DECIMAL = re.compile(r"\d+(?:\.\d+)+")
-_NUMBER = re.compile(r"\d+(?:\.\d+)*")
+
+
+class Source(NamedTuple):
+    """What an answer may quote (title and abstract) and where its numbers may come from (None: unchecked)."""
+
+    text: str
+    figures: str | None
 
 
 def clean_text(value: str) -> str:
@@ -138,12 +136,14 @@ def parse_answer(text: str) -> dict[str, object]:
 
 
 def validate_fields(
-    raw: Mapping[str, object], *, language: Language, placeholders: Placeholders, abstract: str
+    raw: Mapping[str, object], *, language: Language, placeholders: Placeholders, abstract: str,
+    title: str = "", figures: str = "",
 ) -> dict[str, str]:
     """The five fields as clean one-line strings, or a ValidationFailure naming every problem.
 
-    `abstract` is the text the answer may take numbers from; for a translation pass the abstract and
-    the existing fields together. An empty abstract skips the number check.
+    The title and abstract are what the answer may quote (markup included) and take numbers from;
+    `figures` is more text numbers may come from (a translation's existing fields), never markup.
+    An empty abstract skips the number check. The arXiv id is never a source.
     """
     problems: list[str] = []
     values: dict[str, object] = {}
@@ -156,12 +156,12 @@ def validate_fields(
             problems.append(f'Give the field "{name}" only once.')
         else:
             values[name] = value
-    source_numbers = {_significant(n) for n in _NUMBER.findall(abstract)} if abstract.strip() else None
+    source = Source(f"{title}\n{abstract}", f"{title}\n{abstract}\n{figures}" if abstract.strip() else None)
     for name in FIELDS:
         if name not in values:
             problems.append(f'Add the missing field "{name}": {DESCRIPTIONS[name]}.')
         else:
-            problems.extend(_field_problems(name, values[name], language, placeholders, source_numbers))
+            problems.extend(_field_problems(name, values[name], language, placeholders, source))
     if extra:
         listed = ", ".join(f'"{key}"' for key in extra)
         problems.append(f"Remove the extra keys {listed}: use exactly the keys {', '.join(FIELDS)}.")
@@ -171,7 +171,7 @@ def validate_fields(
 
 
 def _field_problems(
-    name: str, value: object, language: Language, placeholders: Placeholders, numbers: set[str] | None
+    name: str, value: object, language: Language, placeholders: Placeholders, source: Source
 ) -> list[str]:
     """Every problem of one field, each an instruction naming the field."""
     field = f'Field "{name}"'
@@ -191,13 +191,9 @@ def _field_problems(
     problems.extend(_markup(field, text))
     if not languages.matches(text, language):
         problems.append(f"{field} is not in {language.name}: write it in {language.name}.")
-    if numbers is not None:
-        invented = [n for n in _DECIMAL.findall(text) if not _known_number(_significant(n), numbers)]
-        if invented:
-            problems.append(
-                f"{field} has numbers that are not in the abstract ({', '.join(invented)}): "
-                "copy numbers exactly as the abstract gives them and add none."
-            )
+    problems.extend(
+        safety.field_problems(field, name, text, language=language, source=source.text, figures=source.figures)
+    )
     return problems
 
 
@@ -228,49 +224,13 @@ def _length(field: str, name: str, text: str, language: Language) -> Iterator[st
 
 
 def _markup(field: str, text: str) -> Iterator[str]:
-    """HTML elements and markdown structure that would change how a digest renders or parses.
-
-    Inside `$...$` math, `<` and `>` are relations (`$x<y>z$`), so only tags that are never math
-    (`<script>`, `</details>`, anything with attributes) count there.
-    """
+    """Markdown structure that would change how a digest renders or parses (HTML is `safety`'s)."""
     prose = _MATH.sub(" ", text)
-    tags = [label for label, _, _ in _html_tags(prose)]
-    tags += [label for label, name, attrs in _html_tags(text) if attrs or name in _NEVER_MATH]
-    if tags:
-        listed = ", ".join(dict.fromkeys(tags))
-        yield f"{field} contains HTML ({listed}): remove all HTML and write plain text."
     for pattern, what in _MARKDOWN:
         if pattern.search(prose):
             yield f"{field} contains markdown ({what}): write plain text without markdown."
 
 
-def _html_tags(text: str) -> list[tuple[str, str, bool]]:
-    """Real tags, comments and declarations as an HTML parser sees them (`p < 0.05` is not a tag):
-    (label for the message, lower-case name, has attributes)."""
-    if "<" not in text:
-        return []
-    # The leading space keeps bs4 from warning that a bare URL looks like an address to fetch.
-    soup = BeautifulSoup(" " + text, "html.parser")
-    found = [(f"<{tag.name}>", tag.name.lower(), bool(tag.attrs)) for tag in soup.find_all(True)]
-    markup = (Comment, Declaration, Doctype, CData, ProcessingInstruction)
-    found += [("<!...>", "!", False) for node in soup.descendants if isinstance(node, markup)]
-    found += [(m.group(0), m.group(1).lower(), False) for m in _END_TAG.finditer(text)]
-    return found
-
-
 def _is_cjk(language: Language) -> bool:
     """Languages written without spaces between words: length is counted in characters."""
     return language.script in ("Han", "Kana", "Hangul")
-
-
-def _known_number(digits: str, source: set[str]) -> bool:
-    """The figure is in the source, possibly rounded (`0.26` or `0.27` for `0.264`)."""
-    if digits in source:
-        return True
-    n = len(digits)
-    return any(len(s) > n and int(digits) - int(s[:n]) in (0, 1) for s in source)
-
-
-def _significant(number: str) -> str:
-    """Digits without leading or trailing zeros: `0.95`, `95%` and `95.0` are the same figure."""
-    return number.replace(".", "").strip("0") or "0"

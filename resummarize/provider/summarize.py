@@ -99,10 +99,10 @@ class Summarizer:
                  + (f" (missing: {', '.join(missing)})" if missing else "")
                  + (f" (unexpected: {', '.join(extra)})" if extra else "")]
             )
-        # A translation may carry figures the existing fields hold: they count as source text too.
-        source = " ".join([request.abstract, *(request.existing or {}).values()])
+        # A translation may carry figures the existing fields hold: they count as a source of numbers too.
+        figures = " ".join((request.existing or {}).values())
         clean = validate_fields(by_name, language=request.language, placeholders=self.placeholders,
-                                abstract=source)
+                                abstract=request.abstract, title=request.title, figures=figures)
         return {key: clean[canonical(key)] for key in request.keys}
 
     @staticmethod

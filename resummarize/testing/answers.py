@@ -1,4 +1,4 @@
-"""What the fake provider answers, and how it misbehaves: pure functions plus the thread-safe FaultPlan.
+"""What the fake provider answers: pure functions from a request (and its planned fault) to a reply.
 
 Kept apart from the HTTP server (`resummarize.testing.server`) so the same logic answers chat requests and batch
 lines alike.
@@ -7,129 +7,18 @@ lines alike.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
 
 from resummarize.digest.model import FIELDS, canonical
-from resummarize.errors import UsageError
-
-
-class Fault(StrEnum):
-    """One way a provider misbehaves; a `FaultPlan` decides which request meets which."""
-
-    HTTP_500 = "http_500"
-    HTTP_503 = "http_503"
-    HTTP_429 = "http_429"
-    TIMEOUT = "timeout"
-    RESET = "reset"
-    BAD_BODY = "bad_body"
-    MALFORMED_JSON = "malformed_json"
-    LATEX_BACKSLASHES = "latex_backslashes"
-    FENCED = "fenced"
-    WRONG_LANGUAGE = "wrong_language"
-    PLACEHOLDER = "placeholder"
-    EMPTY = "empty"
-    LENGTH = "length"
-    REFUSAL = "refusal"
-    HTML = "html"
-    BAD_KEY = "bad_key"
-    CONTEXT_LENGTH = "context_length"
-
-
-#: Faults a client should survive by asking again: the default kinds of `FaultPlan.random`.
-RECOVERABLE: tuple[Fault, ...] = tuple(
-    f for f in Fault if f not in {Fault.TIMEOUT, Fault.BAD_KEY, Fault.CONTEXT_LENGTH}
-)
-_SERVER_ERROR = (500, "The server had an error while processing your request.", "server_error", None)
-#: Faults answered with an HTTP error; connection-level ones (timeout, reset, bad_body) are a 500 in a batch.
-ERRORS: dict[Fault, tuple[int, str, str, str | None]] = {
-    Fault.HTTP_500: _SERVER_ERROR,
-    Fault.HTTP_503: (503, "The engine is currently overloaded, try again later.", "server_error", None),
-    Fault.HTTP_429: (429, "Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
-    Fault.BAD_KEY: (401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key"),
-    Fault.CONTEXT_LENGTH: (400, "This model's maximum context length is 8192 tokens.", "invalid_request_error",
-                           "context_length_exceeded"),
-    Fault.TIMEOUT: _SERVER_ERROR,
-    Fault.RESET: _SERVER_ERROR,
-    Fault.BAD_BODY: _SERVER_ERROR,
-}
-
-
-def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
-    """An error in OpenAI's wire format."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-class FaultPlan:
-    """Decides, thread-safely, which fault (if any) each request meets.
-
-    A plan sees the global arrival number and the paper's own attempt number, so per-paper and random
-    plans give every paper the same story whatever order concurrent requests arrive in.
-    """
-
-    def __init__(self, decide: Callable[[str, int, int], Fault | None]) -> None:
-        self._decide = decide
-        self._lock = threading.Lock()
-        self._arrivals = 0
-        self._attempts: dict[str, int] = {}
-
-    @classmethod
-    def sequence(cls, faults: Iterable[Fault | str | None]) -> FaultPlan:
-        """The n-th request meets the n-th fault (`None`: healthy); every later request is healthy."""
-        plan = [None if f is None else Fault(f) for f in faults]
-        return cls(lambda _paper, n, _attempt: plan[n] if n < len(plan) else None)
-
-    @classmethod
-    def per_paper(cls, faults: Mapping[str, Iterable[Fault | str | None]]) -> FaultPlan:
-        """A paper's k-th request meets its k-th fault; later requests and other papers are healthy."""
-        plans = {paper: [None if f is None else Fault(f) for f in kinds] for paper, kinds in faults.items()}
-
-        def decide(paper: str, _n: int, attempt: int) -> Fault | None:
-            mine = plans.get(paper, [])
-            return mine[attempt] if attempt < len(mine) else None
-
-        return cls(decide)
-
-    @classmethod
-    def random(cls, *, rate: float, kinds: Iterable[Fault | str] = RECOVERABLE, seed: int = 0) -> FaultPlan:
-        """Each (paper, attempt) meets a fault with probability `rate`, drawn from a hash of the seed."""
-        choices = [Fault(k) for k in kinds]
-        if not choices or not 0.0 <= rate <= 1.0:
-            raise UsageError("FaultPlan.random needs 0 <= rate <= 1 and at least one kind")
-
-        def decide(paper: str, _n: int, attempt: int) -> Fault | None:
-            digest = hashlib.sha256(f"{seed}\0{paper}\0{attempt}".encode()).digest()
-            if int.from_bytes(digest[:8], "big") / 2**64 >= rate:
-                return None
-            return choices[int.from_bytes(digest[8:16], "big") % len(choices)]
-
-        return cls(decide)
-
-    @classmethod
-    def always(cls, fault: Fault | str) -> FaultPlan:
-        """Every request meets `fault` (a wrong key, a dead provider)."""
-        kind = Fault(fault)
-        return cls(lambda _paper, _n, _attempt: kind)
-
-    def next(self, paper_id: str | None) -> Fault | None:
-        """The fault for the next request about `paper_id` (requests without an id share one counter)."""
-        key = paper_id or ""
-        with self._lock:
-            arrival, self._arrivals = self._arrivals, self._arrivals + 1
-            attempt = self._attempts.get(key, 0)
-            self._attempts[key] = attempt + 1
-        return self._decide(key, arrival, attempt)
-
+from resummarize.testing.faults import ERRORS, Fault, FaultPlan, error_body
 
 # --- what to answer -------------------------------------------------------------------------------
 
@@ -250,6 +139,19 @@ def read_ask(body: Mapping[str, Any]) -> Ask:
     return Ask(find(_ID_RE), language, find(_TITLE_RE) or "", mode, names, tool, len(everything))
 
 
+#: What a hostile answer appends to its first field (`MIXED_LANGUAGE`: a sentence in the other language).
+HOSTILE: Mapping[Fault, str] = {
+    Fault.HOSTILE_IMG: " <img src=x onerror=alert(1)//",
+    Fault.HOSTILE_SVG: " <svg onload=alert(1)//",
+    Fault.HOSTILE_IFRAME: " <iframe src=javascript:alert(1)//",
+    Fault.HOSTILE_COMMENT: " <!--",
+    Fault.HUGE_WORD: " " + "A" * 50_000,
+    Fault.BIDI: " It works \u202ewell\u202c.",
+    Fault.INVENTED_NUMBERS: " It beats 4711 baselines by 93 percent.",
+}
+_MIXED = (" 该方法在所有基准上都优于现有方法。", " This method clearly beats every baseline on all of the benchmarks.")
+
+
 def render_answer(fields: Mapping[str, str], fault: Fault | None, mode: str) -> str:
     """The answer text (content, or tool arguments) with the fault's damage applied."""
     first = next(iter(fields), "tldr")
@@ -257,6 +159,10 @@ def render_answer(fields: Mapping[str, str], fault: Fault | None, mode: str) -> 
         fields = dict.fromkeys(fields, "Summary generation failed")
     elif fault is Fault.HTML:
         fields = {**fields, first: fields[first] + " <script>alert(1)</script>"}
+    elif fault is not None and fault in HOSTILE:
+        fields = {**fields, first: fields[first] + HOSTILE[fault]}
+    elif fault is Fault.MIXED_LANGUAGE:
+        fields = {**fields, first: fields[first] + _MIXED[not fields[first].isascii()]}
     text = json.dumps(fields, ensure_ascii=False, indent=2)
     if fault is Fault.LATEX_BACKSLASHES:  # single backslashes: `\b`eta and `\t`au parse as escapes
         raw = json.dumps(fields[first], ensure_ascii=False)[:-1] + _LATEX + '"'

@@ -30,19 +30,16 @@ from typing import Any
 
 from resummarize.errors import UsageError
 from resummarize.testing.answers import (
-    RECOVERABLE,
     Answerer,
     FakeOutcome,
-    Fault,
-    FaultPlan,
     RequestRecord,
     duration,
-    error_body,
     read_ask,
     redact_headers,
     retry_headers,
 )
 from resummarize.testing.batches import OUTCOMES, BatchStore
+from resummarize.testing.faults import RECOVERABLE, Fault, FaultPlan, error_body
 
 __all__ = ["RECOVERABLE", "FakeProvider", "Fault", "FaultPlan", "RequestRecord"]
 

@@ -1,0 +1,210 @@
+"""What a field we write may contain: a whitelist, because upstream's web page inserts every AI field into
+the page with `innerHTML`, so whatever a model answers is HTML that a reader's browser runs.
+
+A summary is prose. It may quote what its own paper says (the title and abstract are the paper's, and
+how they are shown is the input's business), but it may not add markup, script URLs, character
+references, invisible characters, figures or sentences in another language. Every check here is pure:
+text in, the offending pieces out, so the same rules serve answer validation, the journal and benchmarks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+
+from resummarize import language as languages
+from resummarize.language import Language
+
+#: Characters per field, on top of the word cap: a 50 kB "word" is one word. Ten characters a word.
+MAX_CHARS = {"tldr": 600, "motivation": 1200, "method": 1200, "result": 1200, "conclusion": 1200}
+
+# `<` that an HTML parser reads as the start of a tag, an end tag, a comment, a declaration or a
+# processing instruction; the piece runs to the `>` that closes it, or to the end of the field when
+# nothing does (the page's own markup after the field would close it).
+_TAG = re.compile(r"<[A-Za-z/!?][^>]*>?")
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+# Script URLs, and `data:` only where a media type or the data itself follows (`data: we collect` is prose).
+_URL = re.compile(r"(?:java|vb)script\s*:|\bdata\s*:\s*(?:[a-z]+/[a-z0-9.+-]+|[;,])", re.IGNORECASE)
+# Invisible characters that are not format characters (Cf): Hangul fillers, the blank braille pattern,
+# variation selectors and the combining grapheme joiner.
+_INVISIBLE = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]
+)
+#: Unicode categories that never belong in a summary: format (bidi controls, zero-width characters,
+#: soft hyphen, tags), private use, unassigned, surrogates.
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Co", "Cn", "Cs"})
+# A figure: digits with optional thousands separators and decimals (version-like runs, `3.1.2`, whole),
+# and the unit written after it (`58万` is 580K, `135B` is 135 billion).
+_NUMBER = r"(?<![\d.])(?:(?<!,)\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,]\d)|\.?\d+(?:\.\d+)*)"
+_UNITS = {
+    "百万": 6, "千万": 7, "万": 4, "亿": 8, "千": 3, "k": 3, "K": 3, "M": 6, "B": 9, "T": 12,
+    "thousand": 3, "million": 6, "billion": 9, "trillion": 12,
+}
+_FIGURE = re.compile(
+    rf"(?P<number>{_NUMBER})(?:\s?(?P<unit>百万|千万|万|亿|千|[kKMBT](?![A-Za-z])|(?:thousand|million|billion|trillion)\b))?"
+)
+_SMALL = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_WORDS = {word: n for n, word in enumerate(_SMALL)} | {word: 10 * (n + 2) for n, word in enumerate(_TENS)}
+# Figures written as words in an abstract: `twelve`, `twenty-five`, `three hundred`, `three million`.
+_WORD_FIGURE = re.compile(
+    rf"\b(?P<tens>{'|'.join(_TENS)})(?:[- ]?(?P<unit>{'|'.join(_SMALL[1:10])}))?\b"
+    rf"|\b(?P<small>{'|'.join(_SMALL)}|an?)\b"
+    r"(?:\s+(?P<scale>hundred|thousand|million|billion))?",
+    re.IGNORECASE,
+)
+_WORD_SCALES = {"hundred": 2, "thousand": 3, "million": 6, "billion": 9}
+# LaTeX thousands separators in abstracts: `$11{,}195$`, `11\,195`.
+_LATEX_COMMA = re.compile(r"\{,\}|\\,")
+#: A percentage may be stated as a fraction and the other way round.
+_SCALES = (Decimal(1), Decimal(100), Decimal("0.01"))
+# Sentence ends: CJK terminators anywhere; `.`, `!`, `?` and `;` before a space.
+_SENTENCE_END = re.compile(r"(?<=[。！？；])|(?<=[.!?;])\s+")
+#: A sentence needs this many letters (`_letters`) before its language is judged on its own.
+SENTENCE_MIN_LETTERS = 24
+
+
+def markup(text: str, source: str) -> list[str]:
+    """Tags, comments, declarations, character references and script URLs not quoted from `source`."""
+    found = [m.group(0) for m in _TAG.finditer(text)]
+    found += [m.group(0) for m in _ENTITY.finditer(text)]
+    found += [m.group(0) for m in _URL.finditer(text)]
+    return list(dict.fromkeys(piece for piece in found if piece not in source))
+
+
+def invisible(text: str) -> list[str]:
+    """Bidi controls, zero-width and other invisible characters, as `U+XXXX`."""
+    bad = {c for c in text if ord(c) in _INVISIBLE or unicodedata.category(c) in _HIDDEN_CATEGORIES}
+    return [f"U+{ord(c):04X}" for c in sorted(bad)]
+
+
+def _value(number: str, unit: str | None = None) -> Decimal | None:
+    try:
+        value = Decimal(number.replace(",", ""))
+    except InvalidOperation:
+        return None
+    return value.scaleb(_UNITS[unit]) if unit else value
+
+
+def _is_checked(number: str) -> bool:
+    """Figures of two or more digits and every decimal; single digits (`3 benchmarks`) are free."""
+    return "." in number or sum(c.isdigit() for c in number) >= 2
+
+
+def _word_values(source: str) -> Iterator[Decimal]:
+    for match in _WORD_FIGURE.finditer(source):
+        if match.group("tens"):
+            tens, unit = match.group("tens").lower(), (match.group("unit") or "").lower()
+            yield Decimal(_WORDS[tens] + (_WORDS[unit] if unit else 0))
+        else:
+            small, scale = match.group("small").lower(), match.group("scale")
+            if small in ("a", "an") and not scale:
+                continue
+            value = Decimal(_WORDS.get(small, 1))
+            yield value.scaleb(_WORD_SCALES[scale.lower()]) if scale else value
+
+
+def source_figures(source: str) -> tuple[frozenset[str], list[Decimal]]:
+    """The figures of a source text: as written (without separators), and as values, words included."""
+    source = _LATEX_COMMA.sub(",", source)
+    matches = list(_FIGURE.finditer(source))
+    verbatim = frozenset(m.group("number").replace(",", "") for m in matches)
+    values = [v for m in matches if (v := _value(m.group("number"), m.group("unit"))) is not None]
+    return verbatim, values + list(_word_values(source))
+
+
+def _ulp(number: str) -> Decimal:
+    """Half the rounding step a figure was written at, or the whole step for its last digit (a
+    truncation): `0.26` -> 0.01, `93` -> 1, `1,200` -> 50."""
+    plain = number.replace(",", "")
+    if "." in plain:
+        return Decimal(1).scaleb(-len(plain.split(".")[1]))
+    zeros = min(len(plain) - len(plain.rstrip("0")), len(plain) - 1)
+    return Decimal(10) ** zeros / (2 if zeros else 1)
+
+
+def _known(match: re.Match[str], verbatim: frozenset[str], values: list[Decimal]) -> bool:
+    """In the source as written, or as a value rounded or scaled (`93` for 0.932, `58万` for 580K)."""
+    number, unit = match.group("number"), match.group("unit")
+    if number.replace(",", "") in verbatim:
+        return True
+    value = _value(number, unit)
+    if value is None or number.count(".") > 1:  # a version: only as written
+        return False
+    step = _ulp(number).scaleb(_UNITS[unit]) if unit else _ulp(number)
+    return any(abs(value - source * scale) < step for source in values for scale in _scales(source, value))
+
+
+def _scales(source: Decimal, value: Decimal) -> tuple[Decimal, ...]:
+    """A fraction of the source may be written as a percentage, and a percentage as a fraction."""
+    if abs(source) <= 1:
+        return _SCALES[:2]
+    return _SCALES[::2] if abs(value) <= 1 else _SCALES[:1]
+
+
+def unknown_numbers(text: str, source: str) -> list[str]:
+    """Figures of two or more digits, and decimals, that the source does not state (rounding allowed)."""
+    verbatim, values = source_figures(source)
+    found = [m.group(0) for m in _FIGURE.finditer(text)
+             if _is_checked(m.group("number")) and not _known(m, verbatim, values)]
+    return list(dict.fromkeys(found))
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def foreign_sentences(text: str, language: Language) -> list[str]:
+    """Sentences long enough to judge that read as another language (a field whose sentences switch)."""
+    parts = sentences(text)
+    if len(parts) < 2:
+        return []
+    return [
+        s for s in parts
+        if _letters(s) >= SENTENCE_MIN_LETTERS and not languages.matches(s, language)
+    ]
+
+
+def _letters(sentence: str) -> int:
+    """Letters, a CJK character counting as three (it carries about as much text as a short word)."""
+    return sum((3 if ord(c) >= 0x2E80 else 1) for c in sentence if c.isalpha())
+
+
+def _quote(pieces: list[str], limit: int = 3) -> str:
+    shown = [piece if len(piece) <= 40 else piece[:37] + "..." for piece in pieces[:limit]]
+    return ", ".join(shown) + (", ..." if len(pieces) > limit else "")
+
+
+def field_problems(
+    field: str, name: str, text: str, *, language: Language, source: str, figures: str | None
+) -> Iterator[str]:
+    """Every rule a field breaks, each as an instruction for a re-ask. `field` labels it (`Field "tldr"`);
+    `source` is the title and abstract; `figures` is the text numbers may come from (None: no check)."""
+    cap = MAX_CHARS.get(name, max(MAX_CHARS.values()))
+    if len(text) > cap:
+        yield f"{field} is too long ({len(text)} characters): shorten it to at most {cap} characters."
+        return  # the other checks would only quote pieces of an answer that is rejected anyway
+    pieces = markup(text, source)
+    if pieces:
+        yield (
+            f"{field} contains HTML or markup ({_quote(pieces)}): write plain text; "
+            "no tags, comments, character references or script URLs."
+        )
+    hidden = invisible(text)
+    if hidden:
+        yield f"{field} contains invisible characters ({', '.join(hidden)}): remove them."
+    if figures is not None:
+        invented = unknown_numbers(text, figures)
+        if invented:
+            yield (
+                f"{field} has numbers that are not in the abstract ({_quote(invented, 5)}): "
+                "copy numbers exactly as the abstract gives them and add none."
+            )
+    foreign = foreign_sentences(text, language)
+    if foreign:
+        yield f"{field} switches language ({_quote(foreign, 2)}): write every sentence in {language.name}."
