@@ -19,7 +19,6 @@ import json
 import random
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from common import REPO, record
 

@@ -18,8 +18,9 @@ from resummarize.language import Language, matches, matches_many
 from resummarize.model import FIELDS, LEGACY_KEYS, Entry
 
 #: Every reason a field can be broken for. When several apply, the first of
-#: empty > placeholder > corrupted > wrong_language is reported.
-REASONS: tuple[str, ...] = ("placeholder", "empty", "wrong_language", "corrupted")
+#: empty > placeholder > corrupted > wrong_language is reported; `mismatched` (a summary that belongs to
+#: another entry of the digest, see `grounding.py`) is judged only on entries with no other reason.
+REASONS: tuple[str, ...] = ("placeholder", "empty", "wrong_language", "corrupted", "mismatched")
 
 #: What upstream writes instead of a summary the model refused to give.
 REFUSAL = "This content has not passed the compliance test and has been hidden."

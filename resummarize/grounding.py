@@ -31,7 +31,7 @@ EVIDENCE_KEY = "evidence"
 # Latin-script words (model and data-set names, acronyms, terms) and figures with a decimal part or
 # two digits or more. Hyphenated names split into their parts: `Hahn-KAN` is `hahn` and `kan`.
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*|\d+(?:\.\d+)?")
-_STOP = frozenset("""
+_STOP_WORDS = """
 a about above across after again against all also although among an and another any are as at be
 because been before being between both but by can could did do does done due during each either
 else et etc even every for from further had has have having here how however if in into is it its
@@ -41,7 +41,8 @@ that the their them then there therefore these they this those though through th
 until up upon us using very via was we well were what when where whether which while who whose why
 will with within without would yet you your new novel propose proposed proposes paper approach
 approaches method methods based show shows shown results result work study use used
-""".split())
+"""
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 def normalise(text: str) -> str:
@@ -89,15 +90,16 @@ def _loose(term: str) -> bool:
     return len(term) > 3 and not term[0].isdigit()
 
 
-def _whole_at(text: str, at: int, term: str) -> bool:
-    before = text[at - 1] if at > 0 else " "
-    after = text[at + len(term) : at + len(term) + 1] or " "
+def _whole_at(text: str | bytes, at: int, term: str) -> bool:
+    """`term` found at `at` is a whole word or figure (bytes: the UTF-8 blob `_Sources` searches)."""
+    end = at + len(term)
+    before, after = text[at - 1 : at] if at > 0 else " ", text[end : end + 1]
     if term[0].isdigit():  # `12` is in `12x` and `12%`, not in `2012`, `12.5` or `1.12`
-        if after == ".":
-            after = text[at + len(term) + 1 : at + len(term) + 2] or " "
-        return not (before.isdigit() or before == "." or after.isdigit())
-    if after == "s":  # a plural: `KANs`
-        after = text[at + len(term) + 1 : at + len(term) + 2] or " "
+        if after in (".", b"."):
+            after = text[end + 1 : end + 2]
+        return not (before.isdigit() or before in (".", b".") or after.isdigit())
+    if after in ("s", b"s"):  # a plural: `KANs`
+        after = text[end + 1 : end + 2]
     return not (before.isalnum() or after.isalnum())
 
 
@@ -148,21 +150,25 @@ class Shift:
 OWN_MAX = 0.5
 NEIGHBOUR_MIN = 0.4
 MISSING_MIN = 4.0
+#: Only summaries with at most this share of their terms (unweighted) in their own source are weighed
+#: against the digest: every rotated summary the rule above catches on the corpus is below it.
+CANDIDATE_MAX = 0.7
 
 
 class _Sources:
     """Every entry's title + abstract, lower-cased in one string, to find which entries hold a term."""
 
     def __init__(self, sources: Sequence[str]) -> None:
+        # UTF-8 bytes: terms are ASCII, and a bytes search is several times faster than a str one.
         self.starts: list[int] = []
-        parts: list[str] = []
+        parts: list[bytes] = []
         position = 0
         for source in sources:
             self.starts.append(position)
-            lowered = source.lower()
+            lowered = source.lower().encode()
             parts.append(lowered)
             position += len(lowered) + 1
-        self.blob = "\0".join(parts)
+        self.blob = b"\0".join(parts)
         self.count = len(sources)
         self._held: dict[str, frozenset[int]] = {}
 
@@ -176,15 +182,16 @@ class _Sources:
     def _find(self, term: str) -> set[int]:
         found: set[int] = set()
         loose = _loose(term)
-        at = self.blob.find(term)
+        needle = term.encode()
+        at = self.blob.find(needle)
         while at >= 0:
             if not loose and not _whole_at(self.blob, at, term):
-                at = self.blob.find(term, at + 1)
+                at = self.blob.find(needle, at + 1)
                 continue
             index = bisect.bisect_right(self.starts, at) - 1
             found.add(index)
             following = self.starts[index + 1] if index + 1 < self.count else len(self.blob)
-            at = self.blob.find(term, following)
+            at = self.blob.find(needle, following)
         return found
 
 
@@ -200,9 +207,9 @@ def shifted(summaries: Sequence[str | None], sources: Sequence[str]) -> list[Shi
         if summary is None or not sources[i].strip():
             continue
         words = terms(summary)
-        lowered = sources[i].lower()
-        if all(_contains(lowered, term) for term in words):
-            continue  # the common case, and cheap: every term is in its own abstract
+        share = overlap(words, sources[i])
+        if share is None or share > CANDIDATE_MAX:
+            continue  # the common case, and cheap: (nearly) every term is in its own abstract
         index = index or _Sources(sources)
         shift = _best_neighbour(i, words, index)
         if shift is not None:

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from resummarize import grounding
 from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids
 from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids
 from resummarize.errors import InputError
 from resummarize.language import Language, from_environment, resolve
-from resummarize.model import Digest
+from resummarize.model import FIELDS, Digest, canonical
 
 
 class NeedsRepair(BaseModel):
@@ -85,12 +86,24 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
         verdict = check_entry(entry, language, marks)
         if verdict.needs_repair or verdict.refused:
             verdicts[index] = verdict
+    for index, verdict in mismatched(digest, verdicts).items():
+        verdicts[index] = verdict
     sibling = raw_sibling(digest.path) if digest.path is not None and digest.format == "jsonl" else None
     if sibling is None:
         return Plan(verdicts=verdicts, missing=[])
     order = read_raw_ids(sibling)
     missing = missing_ids((entry.id for entry in digest.entries), order)
     return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling)
+
+
+def mismatched(digest: Digest, verdicts: dict[int, EntryVerdict]) -> dict[int, EntryVerdict]:
+    """Entries with no other problem whose summary belongs to another entry: rewritten whole."""
+    entries = digest.entries
+    texts = [None if i in verdicts else " ".join(e.fields.values()) for i, e in enumerate(entries)]
+    shifts = grounding.shifted(texts, [f"{e.title} {e.abstract}" for e in entries])
+    return {s.index: EntryVerdict.model_construct(fields=dict.fromkeys(
+        (k for k in entries[s.index].fields if canonical(k) in FIELDS), "mismatched"), refused=False)
+        for s in shifts}
 
 
 def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
