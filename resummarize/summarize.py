@@ -22,6 +22,7 @@ from resummarize.answer import json_schema, parse_answer, validate_fields
 from resummarize.cassette import is_replay_miss
 from resummarize.detect import Placeholders
 from resummarize.errors import ProviderError, ReplayMissError, SummaryError, ValidationFailure
+from resummarize.grounding import EVIDENCE_KEY, evidence_problem
 from resummarize.language import Language
 from resummarize.model import canonical
 from resummarize.prompts import PromptSet
@@ -162,6 +163,9 @@ class Summarizer:
         if content is None:
             raise ValidationFailure(["The answer was empty: reply with the JSON object."])
         raw = parse_answer(content)
+        evidence = raw.pop(EVIDENCE_KEY, None)  # proves the answer is about this paper; never written
+        grounded = [] if not request.abstract.strip() else [
+            p for p in [evidence_problem(evidence, request.title, request.abstract)] if p]
         by_name = {canonical(k): v for k, v in raw.items()}
         if set(by_name) != {canonical(k) for k in request.keys}:
             missing = [k for k in request.keys if canonical(k) not in by_name]
@@ -173,8 +177,13 @@ class Summarizer:
             )
         # A translation may carry figures the existing fields hold: they count as source text too.
         source = " ".join([request.abstract, *(request.existing or {}).values()])
-        clean = validate_fields(by_name, language=request.language, placeholders=self.placeholders,
-                                abstract=source)
+        try:
+            clean = validate_fields(by_name, language=request.language, placeholders=self.placeholders,
+                                    abstract=source)
+        except ValidationFailure as failure:
+            raise ValidationFailure([*failure.problems, *grounded]) from failure
+        if grounded:
+            raise ValidationFailure(grounded)
         return {key: clean[canonical(key)] for key in request.keys}
 
     @staticmethod
