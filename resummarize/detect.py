@@ -19,8 +19,9 @@ from resummarize.errors import UsageError
 from resummarize.language import Language, matches, matches_many, prevailing
 
 #: Every reason a field can be broken for. When several apply, the first of
-#: empty > placeholder > corrupted > wrong_language is reported.
-REASONS: tuple[str, ...] = ("placeholder", "empty", "wrong_language", "corrupted")
+#: empty > placeholder > corrupted > wrong_language is reported; `mismatched` (a summary that belongs to
+#: another entry of the digest, see `grounding.py`) is judged only on entries with no other reason.
+REASONS: tuple[str, ...] = ("placeholder", "empty", "wrong_language", "corrupted", "mismatched")
 #: What `scan --fail-on` can name: every field reason, plus refusals and papers the digest dropped.
 FAIL_REASONS: tuple[str, ...] = (*REASONS, "refused", "missing")
 

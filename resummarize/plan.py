@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from resummarize import grounding
 from resummarize.config import RepairOptions, Settings, Strategy
 from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids, written_in
 from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids, read_raw_objects
@@ -54,6 +55,7 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
         verdict = check_entry(entry, language, marks)
         if verdict.needs_repair or verdict.refused:
             verdicts[index] = verdict
+    verdicts.update(mismatched(digest, verdicts))
     sibling = raw_sibling(digest.path) if digest.path is not None and digest.format == "jsonl" else None
     if sibling is None:
         return Plan(verdicts=verdicts, missing=[], language=language.name, language_source=source)
@@ -61,6 +63,16 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
     missing = missing_ids((entry.id for entry in digest.entries), order)
     return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling, language=language.name,
                 language_source=source)
+
+
+def mismatched(digest: Digest, verdicts: dict[int, EntryVerdict]) -> dict[int, EntryVerdict]:
+    """Entries with no other problem whose summary belongs to another entry: rewritten whole."""
+    entries = digest.entries
+    texts = [None if i in verdicts else " ".join(e.fields.values()) for i, e in enumerate(entries)]
+    shifts = grounding.shifted(texts, [f"{e.title} {e.abstract}" for e in entries])
+    return {s.index: EntryVerdict.model_construct(fields=dict.fromkeys(
+        (k for k in entries[s.index].fields if canonical(k) in FIELDS), "mismatched"), refused=False)
+        for s in shifts}
 
 
 def check_language(digest: Digest, plan: Plan, settings: Settings, placeholders: Placeholders) -> None:

@@ -271,7 +271,7 @@ def test_missing_empty_and_duplicate_fields() -> None:
 
 def test_summary_schema_is_strict_without_defaults() -> None:
     schema = json_schema(FIELDS)
-    assert schema["required"] == list(FIELDS)
+    assert schema["required"] == [*FIELDS, "evidence"]  # evidence is checked, never written
     assert schema["additionalProperties"] is False
     assert all("default" not in spec for spec in schema["properties"].values())
 

@@ -159,7 +159,7 @@ def test_precedence_corruption_beats_language() -> None:
 
 
 def test_reasons_are_the_documented_ones() -> None:
-    assert set(REASONS) == {"placeholder", "empty", "wrong_language", "corrupted"}
+    assert set(REASONS) == {"placeholder", "empty", "wrong_language", "corrupted", "mismatched"}
 
 
 # Refusals -------------------------------------------------------------------------------------------

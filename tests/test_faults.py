@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import sqlite3
 from pathlib import Path
@@ -27,8 +28,15 @@ def seed_copy(tmp_path: Path, seed_path: Path) -> Path:
 
 async def test_half_of_all_requests_faulted_still_repairs_everything(seed_copy: Path, tmp_path: Path) -> None:
     kinds = [kind for kind in Fault if kind not in (Fault.BAD_KEY, Fault.CONTEXT_LENGTH)]
-    plan = FaultPlan.random(rate=0.5, kinds=kinds, seed=1)
-    with FakeProvider(faults=plan, timeout_hold=2.0) as fake:
+    _, before = scan_file(seed_copy, Settings(language="English"))
+    rng = random.Random(7)
+    stories: dict[str, list[Fault]] = {}
+    for i, item in enumerate(before.needs_repair[::2]):  # every other paper meets faults first
+        story = [kinds[i % len(kinds)]]  # so that every kind is met
+        while len(story) < 3 and rng.random() < 0.5:  # and up to three in a row: the provider answers in the end
+            story.append(rng.choice(kinds))
+        stories[item.id] = story
+    with FakeProvider(faults=FaultPlan.per_paper(stories), timeout_hold=2.0) as fake:
         report = await run([seed_copy], fake, tmp_path / "j.db", language="English", timeout=0.5)
         log = fake.requests
     faulted = [r for r in log if r.fault is not None]
@@ -53,6 +61,25 @@ async def test_reask_sends_the_problem_back(seed_copy: Path, tmp_path: Path) -> 
     assert "English" in retry[-1]["content"] and retry[-1]["role"] == "user"
     entry = next(e for e in report.entries if e.id == paper)
     assert entry.attempts == 2
+
+
+@pytest.mark.parametrize("fault", [Fault.SWAPPED, Fault.FOREIGN_EVIDENCE])
+async def test_an_answer_about_another_paper_is_rejected_and_reasked(
+    seed_copy: Path, tmp_path: Path, fault: Fault
+) -> None:
+    entry = load(seed_copy).entries[1]
+    plan = FaultPlan.per_paper({entry.id: [fault]})
+    with FakeProvider(faults=plan) as fake:
+        report = await run([seed_copy], fake, tmp_path / "j.db", language="English", concurrency=1)
+        mine = [r for r in fake.requests if r.paper_id == entry.id]
+    assert report.totals.failed == 0 and len(mine) == 2
+    first = mine[0].body["messages"]
+    assert '"evidence"' in first[0]["content"]  # the prompt asks for the phrase
+    retry = mine[1].body["messages"]
+    assert "Recent diffusion-based policies" in retry[-2]["content"]  # the other abstract's phrase went back
+    assert "not a verbatim phrase of this paper's abstract" in retry[-1]["content"]
+    repaired = load(seed_copy).entries[1].fields
+    assert "diffusion" not in repaired["tldr"] and "evidence" not in repaired  # never written
 
 
 @pytest.mark.parametrize(

@@ -67,8 +67,8 @@ async def test_an_odd_ai_object_is_repaired_with_the_files_field_set(corpus_dir:
         sent = fake.requests
     assert (report.totals.needs_repair, report.totals.repaired, report.totals.failed) == (4, 4, 0)
     assert len(sent) == 4  # one request each, not five failing ones
-    for request in sent:  # every one asks for the five fields
-        assert set(request.body["response_format"]["json_schema"]["schema"]["required"]) == set(FIELDS)
+    for request in sent:  # every one asks for the five fields (and the evidence phrase, never written)
+        assert set(request.body["response_format"]["json_schema"]["schema"]["required"]) == {*FIELDS, "evidence"}
     after = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     for obj in after[:4]:
         assert list(obj["AI"]) == list(FIELDS)  # the file's key order

@@ -174,7 +174,7 @@ async def test_a_paper_listed_twice_is_asked_once(corpus_dir: Path, tmp_path: Pa
         schema = fake.requests[0].body["response_format"]["json_schema"]["schema"]
     assert report.totals.needs_repair == 8 and report.totals.repaired == 8
     assert len(asked) == len(set(asked)) == 4
-    assert list(schema["properties"]) == ["task", "motivation", "method", "result", "conclusion"]
+    assert list(schema["properties"]) == ["task", "motivation", "method", "result", "conclusion", "evidence"]
     assert needs(path, "Chinese") == 0
 
 

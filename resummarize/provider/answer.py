@@ -23,6 +23,7 @@ from resummarize import safety
 from resummarize.detect import Placeholders, is_refusal
 from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import ValidationFailure
+from resummarize.grounding import EVIDENCE_KEY
 from resummarize.language import Language
 
 
@@ -30,7 +31,7 @@ from resummarize.language import Language
 def schema_model(keys: tuple[str, ...]) -> type[BaseModel]:
     """The strict answer model for an entry's own field set (`tldr`, or the older `task`): no defaults
     and no extra keys, as structured outputs require."""
-    spec: dict[str, Any] = {key: (str, ...) for key in keys}
+    spec: dict[str, Any] = {key: (str, ...) for key in (*keys, EVIDENCE_KEY)}  # evidence: checked, not kept
     model: type[BaseModel] = create_model("Summary", __config__=ConfigDict(extra="forbid"), **spec)
     return model
 

@@ -16,6 +16,7 @@ from openai.types.chat import ChatCompletion
 from resummarize.detect import Placeholders
 from resummarize.digest.model import canonical
 from resummarize.errors import ProviderError, SummaryError, ValidationFailure
+from resummarize.grounding import EVIDENCE_KEY, evidence_problem
 from resummarize.provider.answer import json_schema, parse_answer, validate_fields
 from resummarize.provider.prompts import PromptSet
 from resummarize.provider.request import Outcome, SummaryRequest
@@ -90,6 +91,9 @@ class Summarizer:
         if content is None:
             raise ValidationFailure(["The answer was empty: reply with the JSON object."])
         raw = parse_answer(content)
+        evidence = raw.pop(EVIDENCE_KEY, None)  # proves the answer is about this paper; never written
+        grounded = [] if not request.abstract.strip() else [
+            p for p in [evidence_problem(evidence, request.title, request.abstract)] if p]
         by_name = {canonical(k): v for k, v in raw.items()}
         if set(by_name) != {canonical(k) for k in request.keys}:
             missing = [k for k in request.keys if canonical(k) not in by_name]
@@ -101,8 +105,13 @@ class Summarizer:
             )
         # A translation may carry figures the existing fields hold: they count as a source of numbers too.
         figures = " ".join((request.existing or {}).values())
-        clean = validate_fields(by_name, language=request.language, placeholders=self.placeholders,
-                                abstract=request.abstract, title=request.title, figures=figures)
+        try:
+            clean = validate_fields(by_name, language=request.language, placeholders=self.placeholders,
+                                    abstract=request.abstract, title=request.title, figures=figures)
+        except ValidationFailure as failure:
+            raise ValidationFailure([*failure.problems, *grounded]) from failure
+        if grounded:
+            raise ValidationFailure(grounded)
         return {key: clean[canonical(key)] for key in request.keys}
 
     @staticmethod

@@ -57,6 +57,16 @@ _CODES = {
 _LATEX = r" We tune $\beta$ and $\tau$ with a $\frac{1}{2}$ schedule."
 _ID_RE = re.compile(r"^\s*arXiv ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _LANGUAGE_RE = re.compile(r"^\s*Target language:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_ABSTRACT_RE = re.compile(r"<<<ABSTRACT\n(.*?)\nABSTRACT>>>", re.DOTALL)
+#: A phrase of another paper's abstract (arXiv 2605.20209), for the swapped faults.
+OTHER_EVIDENCE = "Recent diffusion-based policies generate rich and expressive motions but typically rely on"
+_OTHER_PAPER = {
+    "tldr": "NaP-Control steers a diffusion policy prior with reinforcement learning for fast character control.",
+    "motivation": "Gradient-based test-time guidance of diffusion policies is slow and can reduce robustness.",
+    "method": "Reinforcement learning manipulates the latent noise of a task-agnostic diffusion policy prior.",
+    "result": "NaP attains higher success rates and faster inference while preserving natural motion.",
+    "conclusion": "Predicting task-optimized diffusion noise removes iterative guidance during denoising.",
+}
 _TITLE_RE = re.compile(r"^\s*Title:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -79,6 +89,11 @@ def default_fields(paper_id: str | None, title: str, language: str, names: Itera
     return {name: table.get(canonical(name), table["tldr"]).format(id=pid, subject=subject) for name in names}
 
 
+def quote(abstract: str) -> str:
+    """A verbatim phrase of the abstract, as the prompt asks for: its first twelve words."""
+    return " ".join(abstract.split()[:12])
+
+
 @dataclass(frozen=True)
 class Ask:
     """What one chat request asks for, read from its body by our prompt conventions."""
@@ -90,6 +105,7 @@ class Ask:
     names: tuple[str, ...]
     tool: str
     prompt_chars: int
+    abstract: str = ""
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -136,7 +152,9 @@ def read_ask(body: Mapping[str, Any]) -> Ask:
 
     mode, names, tool = _structure(body)
     language = language_name(find(_LANGUAGE_RE))
-    return Ask(find(_ID_RE), language, find(_TITLE_RE) or "", mode, names, tool, len(everything))
+    abstract = _ABSTRACT_RE.search(user)
+    return Ask(find(_ID_RE), language, find(_TITLE_RE) or "", mode, names, tool, len(everything),
+               abstract.group(1).strip() if abstract else "")
 
 
 #: What a hostile answer appends to its first field (`MIXED_LANGUAGE`: a sentence in the other language).
@@ -228,12 +246,22 @@ class Answerer:
 
     def fields(self, ask: Ask, fault: Fault | None) -> dict[str, str]:
         """Hand-written answers verbatim where given, else the defaults (in the wrong language on demand)."""
+        names = tuple(n for n in ask.names if n != "evidence")
+        if fault is Fault.SWAPPED:
+            return {**{name: _OTHER_PAPER.get(canonical(name), _OTHER_PAPER["tldr"]) for name in names},
+                    "evidence": OTHER_EVIDENCE}
         if fault is Fault.WRONG_LANGUAGE:
             wrong = "Chinese" if ask.language == "English" else "English"
-            return default_fields(ask.paper_id, ask.title, wrong, ask.names)
-        given = self.answers.get(ask.paper_id or "", {})
-        defaults = default_fields(ask.paper_id, ask.title, ask.language, ask.names)
-        return {name: given.get(name, defaults[name]) for name in ask.names}
+            fields = default_fields(ask.paper_id, ask.title, wrong, names)
+        else:
+            given = self.answers.get(ask.paper_id or "", {})
+            defaults = default_fields(ask.paper_id, ask.title, ask.language, names)
+            fields = {name: given.get(name, defaults[name]) for name in names}
+            if "evidence" in given:
+                return {**fields, "evidence": given["evidence"]}
+        if fault is Fault.FOREIGN_EVIDENCE:
+            return {**fields, "evidence": OTHER_EVIDENCE}
+        return {**fields, "evidence": quote(ask.abstract)} if ask.abstract else fields
 
     def answer(self, body: Mapping[str, Any], ask: Ask, number: int) -> FakeOutcome:
         """Validate like a provider would, then consult the fault plan (only for acceptable requests)."""

@@ -40,11 +40,15 @@ class Fault(StrEnum):
     MIXED_LANGUAGE = "mixed_language"
     BAD_KEY = "bad_key"
     CONTEXT_LENGTH = "context_length"
+    SWAPPED = "swapped"  # another paper's summary and evidence phrase (a cached answer under the wrong key)
+    FOREIGN_EVIDENCE = "foreign_evidence"  # this paper's summary, another abstract's evidence phrase
 
 
-#: Faults a client should survive by asking again: the default kinds of `FaultPlan.random`.
+#: Faults a client should survive by asking again: the default kinds of `FaultPlan.random` (the
+#: grounding faults, `swapped` and `foreign_evidence`, are asked for by name).
 RECOVERABLE: tuple[Fault, ...] = tuple(
-    f for f in Fault if f not in {Fault.TIMEOUT, Fault.BAD_KEY, Fault.CONTEXT_LENGTH}
+    f for f in Fault if f not in {Fault.TIMEOUT, Fault.BAD_KEY, Fault.CONTEXT_LENGTH, Fault.SWAPPED,
+                                  Fault.FOREIGN_EVIDENCE}
 )
 _SERVER_ERROR = (500, "The server had an error while processing your request.", "server_error", None)
 #: Faults answered with an HTTP error; connection-level ones (timeout, reset, bad_body) are a 500 in a batch.

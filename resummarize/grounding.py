@@ -1,0 +1,238 @@
+"""Does a summary belong to its paper? Pure checks over text, for repair and for scan.
+
+A well-written summary of the wrong paper passes every check of form and language: a cached answer under
+the wrong key, a batch line matched to the wrong entry, a model that drifted onto the previous paper. Two
+signals catch it:
+
+- the evidence phrase: the model copies a short phrase verbatim from the abstract it was given; a
+  swapped answer carries a phrase of another abstract (checked exactly, after whitespace normalisation);
+- distinctive terms: the Latin-script names, acronyms and figures of a summary are those of its own
+  abstract. In a digest, a summary whose terms are missing from its own abstract but present in another
+  entry's abstract is that entry's summary, shifted (Chinese summaries keep model and data-set names as
+  written, so the signal works across languages).
+
+Measured on real summaries in `bench/grounding.py` (figures in BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: The evidence phrase: long enough that another abstract does not contain it by chance, short enough
+#: to stay a quotation rather than a copy of the abstract.
+EVIDENCE_WORDS = (6, 40)
+#: The answer key that carries the evidence phrase; it is checked and dropped, never written to a digest.
+EVIDENCE_KEY = "evidence"
+
+# Latin-script words (model and data-set names, acronyms, terms) and figures with a decimal part or
+# two digits or more. Hyphenated names split into their parts: `Hahn-KAN` is `hahn` and `kan`.
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*|\d+(?:\.\d+)?")
+_STOP_WORDS = """
+a about above across after again against all also although among an and another any are as at be
+because been before being between both but by can could did do does done due during each either
+else et etc even every for from further had has have having here how however if in into is it its
+itself just less many may might more most much must neither no nor not now of off often on once one
+only or other others our out over own per rather same several shall should since so some such than
+that the their them then there therefore these they this those though through thus to too two under
+until up upon us using very via was we well were what when where whether which while who whose why
+will with within without would yet you your new novel propose proposed proposes paper approach
+approaches method methods based show shows shown results result work study use used
+"""
+_STOP = frozenset(_STOP_WORDS.split())
+
+
+def normalise(text: str) -> str:
+    """Whitespace collapsed to single spaces: the form in which an evidence phrase must match."""
+    return " ".join(text.split())
+
+
+def _stem(word: str) -> str:
+    """`models` and `model` are one term; acronyms and short words stay as they are."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> frozenset[str]:
+    """The distinctive-looking terms of `text`, lower-cased: words of 3+ letters (not function words),
+    upper-case acronyms of two letters (`RL`), and figures (`12.5`, `2024`)."""
+    found: set[str] = set()
+    for token in _TOKEN.findall(text):
+        if token[0].isdigit():
+            if "." in token or len(token) >= 2:
+                found.add(token)
+            continue
+        if len(token) < 3 and not (len(token) == 2 and token.isupper()):
+            continue
+        word = token.lower()
+        if word not in _STOP:
+            found.add(_stem(word))
+    return frozenset(found)
+
+
+def overlap(summary_terms: frozenset[str], source: str) -> float | None:
+    """Share of the summary's terms found in `source` (None: the summary has no term to judge by).
+
+    Containment, not token equality: `model` is found in `models`, `KAN` in `Hahn-KAN`."""
+    if not summary_terms:
+        return None
+    lowered = source.lower()
+    return sum(1 for term in summary_terms if _contains(lowered, term)) / len(summary_terms)
+
+
+def _loose(term: str) -> bool:
+    """Long words match inside others (`model` in `models`); short ones and figures only whole
+    (`RL` is not in `world`, `12` is not in `2012`)."""
+    return len(term) > 3 and not term[0].isdigit()
+
+
+def _whole_at(text: str | bytes, at: int, term: str) -> bool:
+    """`term` found at `at` is a whole word or figure (bytes: the UTF-8 blob `_Sources` searches)."""
+    end = at + len(term)
+    before, after = text[at - 1 : at] if at > 0 else " ", text[end : end + 1]
+    if term[0].isdigit():  # `12` is in `12x` and `12%`, not in `2012`, `12.5` or `1.12`
+        if after in (".", b"."):
+            after = text[end + 1 : end + 2]
+        return not (before.isdigit() or before in (".", b".") or after.isdigit())
+    if after in ("s", b"s"):  # a plural: `KANs`
+        after = text[end + 1 : end + 2]
+    return not (before.isalnum() or after.isalnum())
+
+
+def _contains(lowered: str, term: str) -> bool:
+    if _loose(term):
+        return term in lowered
+    at = lowered.find(term)
+    while at >= 0:
+        if _whole_at(lowered, at, term):
+            return True
+        at = lowered.find(term, at + 1)
+    return False
+
+
+def evidence_problem(evidence: object, title: str, abstract: str) -> str | None:
+    """Why an evidence phrase does not show that the answer is about this paper, or None when it does.
+
+    The message is an instruction: it goes back to the model in a re-ask."""
+    key = f'Field "{EVIDENCE_KEY}"'
+    low, high = EVIDENCE_WORDS
+    if not isinstance(evidence, str) or not evidence.strip():
+        return (f'{key} is missing: copy one phrase of {low} to {high} words verbatim from this abstract '
+                "that supports the tldr.")
+    phrase = normalise(evidence).strip(" \"'“”‘’")
+    words = len(phrase.split())
+    if words < low or words > high:
+        return f"{key} has {words} words: copy one phrase of {low} to {high} words verbatim from this abstract."
+    if phrase.rstrip(".") not in normalise(f"{title} {abstract}"):
+        return (f"{key} is not a verbatim phrase of this paper's abstract: the answer may be about another "
+                "paper. Summarise this paper (see its title and abstract) and copy the phrase exactly.")
+    return None
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A summary that belongs to another entry of the digest: `index` holds `neighbour`'s summary."""
+
+    index: int
+    neighbour: int
+    own: float
+    theirs: float
+
+
+#: Mismatch thresholds, set on the corpus by `bench/grounding.py` (no correct summary of the corpus is
+#: flagged): at most OWN_MAX of the summary's term weight is in its own source, at least NEIGHBOUR_MIN
+#: in the neighbour's, and the terms the neighbour holds but the own source lacks weigh MISSING_MIN (one
+#: term found in about one abstract in fifty, or two rarer than one in seven).
+OWN_MAX = 0.5
+NEIGHBOUR_MIN = 0.4
+MISSING_MIN = 4.0
+#: Only summaries with at most this share of their terms (unweighted) in their own source are weighed
+#: against the digest: every rotated summary the rule above catches on the corpus is below it.
+CANDIDATE_MAX = 0.7
+
+
+class _Sources:
+    """Every entry's title + abstract, lower-cased in one string, to find which entries hold a term."""
+
+    def __init__(self, sources: Sequence[str]) -> None:
+        # UTF-8 bytes: terms are ASCII, and a bytes search is several times faster than a str one.
+        self.starts: list[int] = []
+        parts: list[bytes] = []
+        position = 0
+        for source in sources:
+            self.starts.append(position)
+            lowered = source.lower().encode()
+            parts.append(lowered)
+            position += len(lowered) + 1
+        self.blob = b"\0".join(parts)
+        self.count = len(sources)
+        self._held: dict[str, frozenset[int]] = {}
+
+    def holders(self, term: str) -> frozenset[int]:
+        """The entries whose source contains `term` (cached: a digest repeats its common terms)."""
+        held = self._held.get(term)
+        if held is None:
+            held = self._held[term] = frozenset(self._find(term))
+        return held
+
+    def _find(self, term: str) -> set[int]:
+        found: set[int] = set()
+        loose = _loose(term)
+        needle = term.encode()
+        at = self.blob.find(needle)
+        while at >= 0:
+            if not loose and not _whole_at(self.blob, at, term):
+                at = self.blob.find(needle, at + 1)
+                continue
+            index = bisect.bisect_right(self.starts, at) - 1
+            found.add(index)
+            following = self.starts[index + 1] if index + 1 < self.count else len(self.blob)
+            at = self.blob.find(needle, following)
+        return found
+
+
+def shifted(summaries: Sequence[str | None], sources: Sequence[str]) -> list[Shift]:
+    """The entries whose summary's distinctive terms are missing from their own source (title +
+    abstract) and present in another entry's source. `summaries[i]` is None for entries not to judge
+    (already broken). Terms weigh by rarity in the digest (`log(N / holders)`), so `LLM` counts for
+    less than `HaKAN`.
+    """
+    index: _Sources | None = None
+    found: list[Shift] = []
+    for i, summary in enumerate(summaries):
+        if summary is None or not sources[i].strip():
+            continue
+        words = terms(summary)
+        share = overlap(words, sources[i])
+        if share is None or share > CANDIDATE_MAX:
+            continue  # the common case, and cheap: (nearly) every term is in its own abstract
+        index = index or _Sources(sources)
+        shift = _best_neighbour(i, words, index)
+        if shift is not None:
+            found.append(shift)
+    return found
+
+
+def _best_neighbour(i: int, words: frozenset[str], index: _Sources) -> Shift | None:
+    holders = {term: index.holders(term) for term in words}
+    weights = {term: math.log((index.count + 1) / (len(held) + 1)) + 0.1 for term, held in holders.items()}
+    total = sum(weights.values())
+    own = sum(weights[term] for term, held in holders.items() if i in held) / total
+    if own > OWN_MAX:
+        return None
+    scores: dict[int, float] = {}
+    for term, held in holders.items():
+        for j in held - {i}:
+            scores[j] = scores.get(j, 0.0) + weights[term]
+    if not scores:
+        return None
+    neighbour, score = max(scores.items(), key=lambda item: item[1])
+    missing = sum(weights[term] for term, held in holders.items() if neighbour in held and i not in held)
+    theirs = score / total
+    if theirs < NEIGHBOUR_MIN or theirs <= own or missing < MISSING_MIN:
+        return None
+    return Shift(index=i, neighbour=neighbour, own=own, theirs=theirs)
