@@ -22,7 +22,7 @@ import openai
 from resummarize.batch import ask_batch, batch_cost_note
 from resummarize.config import RepairOptions
 from resummarize.digest.model import Digest
-from resummarize.errors import ProviderError, SummaryError, UsageError
+from resummarize.errors import ProviderError, SummaryError, UsageError, ValidationFailure
 from resummarize.journal import Journal, default_path
 from resummarize.plan import Job, Run, estimate, prepare, questions
 from resummarize.provider.prompts import PromptSet, load_prompts
@@ -133,6 +133,10 @@ class Engine:
         fields = self.journal.get(job.key)
         if fields is None or set(fields) != set(job.request.keys):
             return False
+        try:
+            fields = self.summarizer.validate(job.request, fields)
+        except ValidationFailure:
+            return False  # stored under older rules that today's reject: ask again
         job.outcome = Outcome(fields=fields, attempts=0)
         self.report.cached += 1
         self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=0))

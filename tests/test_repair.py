@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,27 @@ async def test_second_run_is_served_from_the_journal(seed_path: Path, tmp_path: 
         assert fake.count() == 0
     assert report.totals.repaired == 96 and report.cached == 96 and report.totals.requests == 0
     assert first.read_bytes() == second.read_bytes()
+
+
+async def test_a_journaled_answer_that_todays_rules_reject_is_asked_again(seed_path: Path, tmp_path: Path) -> None:
+    """An answer stored by an older release (weaker validation) is checked again before it is reused."""
+    first, second = tmp_path / "a.md", tmp_path / "b.md"
+    shutil.copyfile(seed_path, first)
+    shutil.copyfile(seed_path, second)
+    journal = tmp_path / "j.db"
+    with FakeProvider() as fake:
+        await run([first], fake, journal, language="English")
+        with sqlite3.connect(journal) as db:  # plant what an older release could have stored
+            key, paper, stored = db.execute("SELECT key, paper_id, fields FROM answers LIMIT 1").fetchone()
+            fields = json.loads(stored)
+            fields["tldr"] = "Fast. <img src=x onerror=alert(1)//"
+            db.execute("UPDATE answers SET fields = ? WHERE key = ?", (json.dumps(fields), key))
+        fake.reset_log()
+        report = await run([second], fake, journal, language="English")
+        asked = [r.paper_id for r in fake.requests]
+    assert asked == [paper]  # only the planted answer is asked again
+    assert report.totals.repaired == 96 and report.cached == 95
+    assert "onerror" not in second.read_text(encoding="utf-8")
 
 
 async def test_jsonl_repair_keeps_style_key_order_and_other_lines(corpus_dir: Path, tmp_path: Path) -> None:

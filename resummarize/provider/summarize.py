@@ -7,6 +7,7 @@ validation is sent back to the model with the list of problems, a bounded number
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx2
@@ -103,15 +104,22 @@ class Summarizer:
                  + (f" (missing: {', '.join(missing)})" if missing else "")
                  + (f" (unexpected: {', '.join(extra)})" if extra else "")]
             )
-        # A translation may carry figures the existing fields hold: they count as a source of numbers too.
-        figures = " ".join((request.existing or {}).values())
         try:
-            clean = validate_fields(by_name, language=request.language, placeholders=self.placeholders,
-                                    abstract=request.abstract, title=request.title, figures=figures)
+            clean = self.validate(request, by_name)
         except ValidationFailure as failure:
             raise ValidationFailure([*failure.problems, *grounded]) from failure
         if grounded:
             raise ValidationFailure(grounded)
+        return clean
+
+    def validate(self, request: SummaryRequest, fields: Mapping[str, object]) -> dict[str, str]:
+        """The fields under today's rules, by the request's own key names. Journaled answers pass here
+        again before reuse: one validated under older, weaker rules is asked anew, never written."""
+        by_name = {canonical(k): v for k, v in fields.items()}
+        # A translation may carry figures the existing fields hold: they count as a source of numbers too.
+        figures = " ".join((request.existing or {}).values())
+        clean = validate_fields(by_name, language=request.language, placeholders=self.placeholders,
+                                abstract=request.abstract, title=request.title, figures=figures)
         return {key: clean[canonical(key)] for key in request.keys}
 
     @staticmethod
