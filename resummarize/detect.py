@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from resummarize.digest.model import FIELDS, LEGACY_KEYS, Entry
 from resummarize.errors import UsageError
-from resummarize.language import Language, matches, matches_many, prevailing
+from resummarize.language import Language, matches_many, prevailing
 
 #: Every reason a field can be broken for. When several apply, the first of
 #: empty > placeholder > corrupted > wrong_language is reported; `mismatched` (a summary that belongs to
@@ -140,14 +140,6 @@ def is_refusal(text: str, initial: str | None = None) -> bool:
     """True for the compliance notice itself, not for a summary that talks about compliance."""
     first = _initial(text) if initial is None else initial
     return first == _REFUSAL_KEY[0] and len(text) < 2 * len(_REFUSAL_KEY) and _normal(text) == _REFUSAL_KEY
-
-
-def field_reason(text: str, language: Language, placeholders: Placeholders) -> str | None:
-    """Why one field is broken (one of `REASONS`), or None when it is fine or is a refusal."""
-    reason = _form_reason(text, placeholders)
-    if reason is None and not matches(text.strip(), language):
-        return "wrong_language"
-    return None if reason == "refused" else reason
 
 
 def _form_reason(text: str, placeholders: Placeholders, damage_possible: bool = True) -> str | None:

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from detection import field_reason
 
 from resummarize.detect import (
     DEFAULT_PLACEHOLDERS,
@@ -16,7 +17,6 @@ from resummarize.detect import (
     EntryVerdict,
     Placeholders,
     check_entry,
-    field_reason,
     is_refusal,
     missing_ids,
 )

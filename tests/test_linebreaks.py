@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
+from detection import field_reason
 
 from resummarize.config import Settings
-from resummarize.detect import Placeholders, check_entry, field_reason
+from resummarize.detect import Placeholders, check_entry
 from resummarize.digest import load
 from resummarize.digest.model import Entry
 from resummarize.digest.render import render_markdown

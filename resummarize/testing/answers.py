@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from resummarize.cassette import SECRET_HEADERS
 from resummarize.digest.model import FIELDS, canonical
 from resummarize.testing.faults import ERRORS, Fault, FaultPlan, error_body
 
@@ -325,6 +326,10 @@ class RequestRecord(BaseModel):
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The request headers as the log keeps them: the key is never stored."""
-    secrets = {"authorization": "Bearer ***", "api-key": "***"}
-    return {key: secrets.get(key, value) for key, value in headers.items()}
+    """The request headers as the log keeps them: the headers cassettes scrub are masked, keeping the
+    scheme (`Bearer ***`) so a test can still see how the key was sent."""
+    def masked(value: str) -> str:
+        scheme, _, secret = value.partition(" ")
+        return f"{scheme} ***" if secret else "***"
+
+    return {key: masked(value) if key.lower() in SECRET_HEADERS else value for key, value in headers.items()}
