@@ -140,11 +140,15 @@ class Worker:
         self.seen: dict[Path, Fingerprint] = {}
         self.retry_at: dict[Path, float] = {}  # files left with failed entries, by monotonic time
         self.preferred = options.settings.preferred_language()
+        self.told_empty = False
 
     def run_pass(self) -> PassSummary:
         """One look at the folder; raises RunStopped when the provider refuses the configuration (or the
         journal cannot be written)."""
         listing = list(iter_digest_paths([self.folder], require=False))
+        if not listing and not self.seen and not self.told_empty:
+            self.told_empty = True
+            self.log(f"nothing to watch in {self.folder}: no digest or enhanced JSONL file (yet)")
         targets = render_targets(listing, self.preferred)
         derived = {md for mds in targets.values() for md in mds}
         work = [path for path in listing if path not in derived and self._changed(path)]
