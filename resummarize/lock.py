@@ -14,6 +14,7 @@ import errno
 import fcntl
 import itertools
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -25,7 +26,8 @@ from resummarize.errors import InputError
 LOCK_TRIES = 5
 
 #: The files whose lock this task already holds (a worker holds it, then calls `repair`): not taken twice.
-_HELD: ContextVar[frozenset[Path]] = ContextVar("resummarize_held_locks", default=frozenset())
+#: Tasks a holder starts inherit the variable, so each file is paired with the task (or thread) holding it.
+_HELD: ContextVar[frozenset[tuple[Path, int]]] = ContextVar("resummarize_held_locks", default=frozenset())
 
 
 def lock_path(path: Path) -> Path:
@@ -79,8 +81,13 @@ async def hold(
             _HELD.reset(token)
 
 
-def _key(path: Path) -> Path:
-    return Path(os.path.abspath(path))
+def _key(path: Path) -> tuple[Path, int]:
+    """The file, and who holds it here: the running task, or the thread outside of one."""
+    try:
+        owner = id(asyncio.current_task())
+    except RuntimeError:
+        owner = threading.get_ident()
+    return Path(os.path.abspath(path)), owner
 
 
 def _acquire(lock: Path, *, block: bool) -> int | None:
