@@ -25,6 +25,10 @@ from resummarize.errors import InputError
 #: Times to retry a lock whose file another holder removed while we were taking it.
 LOCK_TRIES = 5
 
+#: What `_acquire` gives for a file in a folder we may not write to: it can be read (`--out`), and a
+#: write to it is refused before any request (see `writer.check_targets`), so there is nothing to guard.
+UNLOCKABLE = -1
+
 #: The files whose lock this task already holds (a worker holds it, then calls `repair`): not taken twice.
 #: Tasks a holder starts inherit the variable, so each file is paired with the task (or thread) holding it.
 _HELD: ContextVar[frozenset[tuple[Path, int]]] = ContextVar("resummarize_held_locks", default=frozenset())
@@ -95,6 +99,8 @@ def _acquire(lock: Path, *, block: bool) -> int | None:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return UNLOCKABLE  # a folder no one may write to: no one replaces the file through it
             raise InputError(lock, f"cannot create the lock file: {exc.strerror or exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if block else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -114,6 +120,8 @@ def _acquire(lock: Path, *, block: bool) -> int | None:
 
 
 def _release(lock: Path, fd: int) -> None:
+    if fd == UNLOCKABLE:
+        return
     try:
         lock.unlink(missing_ok=True)
     finally:

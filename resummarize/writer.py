@@ -183,7 +183,7 @@ def check_writable(path: Path, what: str = "cannot write") -> None:
         folder = folder.parent
     if not folder.is_dir():
         raise InputError(path, f"{what}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not os.access(folder, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
         raise InputError(path, f"{what}: the folder {folder} is not writable")
 
 

@@ -61,6 +61,10 @@ def unprivileged() -> Callable[[], AbstractContextManager[None]]:
     """Run a block where file permissions apply: tests often run as root (in containers), and root may
     write anywhere. As root the block runs with the effective ids of `nobody`; otherwise as it is."""
 
+    # Imported lazily (by asyncio, by zipfile for numpy's model files); the stdlib may be private to root.
+    import concurrent.futures.thread  # noqa: F401
+    import encodings.cp437  # noqa: F401
+
     @contextmanager
     def drop() -> Iterator[None]:
         if os.geteuid() != 0:
