@@ -81,7 +81,8 @@ def build_parser() -> _Parser:
                             description="Repair broken entries in place (atomically). Exit 0: nothing left "
                             "to repair; 1: some entries still need repair; 2: usage or input error (nothing "
                             "written); 3: fatal provider error (what was validated is kept); 4: --replay "
-                            "found no recorded response.")
+                            "found no recorded response; 5: the journal could not be written (answers received are "
+                            "written to the digest); 6: the digests were written but the report could not be.")
     _paths(repair)
     _judging(repair)
     _provider_options(repair)
