@@ -174,8 +174,8 @@ def test_an_unreadable_subfolder_is_reported(
 ) -> None:
     shared_copy(corpus_dir / BURST_DAY, open_tmp / "data", BURST_DAY)
     hidden = open_tmp / "data" / "2026-06"
-    hidden.mkdir(mode=0o700)
-    hidden.chmod(0o700)  # root's own: nobody else may list it
+    hidden.mkdir()
+    hidden.chmod(0o000)  # no one but root may list it
     with unprivileged():
         code, err = cli(capsys, "scan", open_tmp / "data")
     assert code == 2 and f"{hidden}: cannot read the folder: Permission denied" in err
