@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import os
+import re
 import sys
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -43,8 +45,14 @@ def _paths(parser: argparse.ArgumentParser) -> None:
                         help="digest (.md), enhanced JSONL file, or a folder holding them")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """Knows its commands' parsers, so that a mistyped option can be matched against the right ones."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(
         prog="resummarize",
         description="Find and repair broken LLM summaries (placeholders, wrong language, corrupted LaTeX, "
         "dropped papers) in daily arXiv digests.",
@@ -73,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Repair broken entries in place (atomically). Exit 0: nothing left "
                             "to repair; 1: some entries still need repair; 2: usage or input error (nothing "
                             "written); 3: fatal provider error (what was validated is kept); 4: --replay "
-                            "found no recorded response.")
+                            "found no recorded response; 5: the journal could not be written (answers received are "
+                            "written to the digest); 6: the digests were written but the report could not be.")
     _paths(repair)
     _judging(repair)
     _provider_options(repair)
@@ -97,7 +106,29 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--categories", metavar="LIST",
                         help="categories to put first, comma-separated (default $CATEGORIES or 'cs.CV, cs.CL'); "
                              "a digest that -o would overwrite keeps its own order")
+    parser.commands = {"scan": scan, "repair": repair, "worker": worker, "render": render}
     return parser
+
+
+def _unknown(parser: _Parser, command: str | None, extras: list[str]) -> str:
+    """The error for arguments no option took: each option-like one named, with the option meant."""
+    known = [o for a in parser.commands[command]._actions for o in a.option_strings] if command else []
+    named = []
+    for token in extras:
+        if not token.startswith("-"):
+            continue
+        guess = difflib.get_close_matches(token.split("=", 1)[0], known, n=1, cutoff=0.6)
+        named.append(f"{token} (did you mean {guess[0]}?)" if guess else token)
+    if not named:
+        return f"unrecognized arguments: {' '.join(extras)}"
+    return f"unknown option{'s' if len(named) > 1 else ''} {', '.join(named)}"
+
+
+def _numbers_as_paths(paths: Sequence[Path]) -> None:
+    """A number where a path is expected is a mistyped option's value (`--concurency 4`), not a file."""
+    for path in paths:
+        if re.fullmatch(r"[0-9]+(\.[0-9]+)?", str(path)) and not path.exists():
+            raise UsageError(f"{path}: a number where a path is expected (is the option before it mistyped?)")
 
 
 def _provider_options(p: argparse.ArgumentParser) -> None:
@@ -125,6 +156,8 @@ def _provider_options(p: argparse.ArgumentParser) -> None:
 def _repair_only_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="write the repaired digest here (single input only)")
     p.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
+    p.add_argument("--no-wait", action="store_true",
+                   help="skip a file another resummarize run is repairing, instead of waiting for it")
     p.add_argument("--json", action="store_true", help="print the report JSON on stdout")
     p.add_argument("--record", type=Path, metavar="DIR", help="record every provider exchange (cassette)")
     p.add_argument("--batch", action="store_true",
@@ -203,7 +236,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--record and --replay cannot be used together")
     options = _options(args, settings)
     prompts = load_prompts(args.prompts)
-    key = _api_key(args)
+    key = _api_key(args, args.paths)
     with ExitStack() as stack:
         if args.record or args.replay:
             from resummarize.cassette import cassette
@@ -212,7 +245,8 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
         client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
         bar = stack.enter_context(_progress())
         work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
-                      on_plan=lambda run: _planned(run, bar), on_result=lambda _: _tick(bar))
+                      on_plan=lambda run: _planned(run, bar), on_result=lambda _: _tick(bar),
+                      on_lock=lambda path: _locked(path, bar, skip=args.no_wait))
         report = asyncio.run(_closing(work, client))
     if args.json:
         print(report.to_json(), end="")
@@ -236,13 +270,19 @@ def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
         rpm=args.rpm, timeout=args.timeout, dry_run=args.dry_run, out=getattr(args, "out", None),
         backup=args.backup, restore_missing=args.restore_missing, batch=getattr(args, "batch", False),
         wait=getattr(args, "wait", False), poll_interval=getattr(args, "poll_interval", 30.0),
-        report=getattr(args, "report", None),
+        report=getattr(args, "report", None), wait_for_lock=not getattr(args, "no_wait", False),
     )
 
 
-def _api_key(args: argparse.Namespace) -> str | None:
+def _api_key(args: argparse.Namespace, paths: Sequence[Path] = ()) -> str | None:
+    """The key, when one is needed; the inputs are looked at first, so that an empty or mistyped folder
+    is what a user without a key hears about."""
     key = os.environ.get("OPENAI_API_KEY")
     if not (key or args.dry_run or args.replay):
+        from resummarize.digest import iter_digest_paths
+
+        for _ in iter_digest_paths(paths):
+            pass
         raise UsageError("OPENAI_API_KEY is not set (use --replay DIR to answer from a cassette, or --dry-run)")
     return key
 
@@ -253,6 +293,8 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     from resummarize.worker import run_worker as watch
 
     options = _options(args, settings)
+    if not args.folder.is_dir():
+        raise UsageError(f"{args.folder}: not a folder")
     key = _api_key(args) or "replay-needs-no-key"
     with ExitStack() as stack:
         if args.replay:
@@ -278,6 +320,12 @@ def _planned(run: Run, bar: tqdm[Any]) -> None:
         for line in diagnostic_lines(digest):
             bar.write(line, file=sys.stderr)
     bar.reset(total=len(run.jobs))
+
+
+def _locked(path: Path, bar: tqdm[Any], *, skip: bool) -> None:
+    what = "skipped" if skip else "waiting for"
+    bar.write(f"resummarize: {what} {path}: another resummarize run is repairing it"
+              + (" (--no-wait)" if skip else ""), file=sys.stderr)
 
 
 def _tick(bar: tqdm[Any]) -> None:
@@ -307,8 +355,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        command = getattr(args, "command", None)
+        (parser.commands[command] if command else parser).error(_unknown(parser, command, extras))
     try:
+        _numbers_as_paths(getattr(args, "paths", []))
         if getattr(args, "language", None):  # `render` has no --language
             from resummarize.language import resolve
 

@@ -73,3 +73,5 @@ class RepairOptions(BaseModel):
     poll_interval: float = 30.0
     #: Write the JSON report here, also when a fatal provider error stops the run.
     report: Path | None = None
+    #: A file another run holds the lock of is waited for; False leaves it out of this run (`--no-wait`).
+    wait_for_lock: bool = True

@@ -21,17 +21,28 @@ import openai
 
 from resummarize.batch import ask_batch, batch_cost_note
 from resummarize.config import RepairOptions
+from resummarize.digest import iter_digest_paths
 from resummarize.digest.model import Digest
-from resummarize.errors import ProviderError, SummaryError, UsageError, ValidationFailure
+from resummarize.errors import (
+    InputError,
+    ProviderError,
+    ReportError,
+    RunStopped,
+    SummaryError,
+    UsageError,
+    ValidationFailure,
+)
 from resummarize.journal import Journal, default_path
+from resummarize.lock import hold
 from resummarize.plan import Job, Run, estimate, prepare, questions
 from resummarize.provider.prompts import PromptSet, load_prompts
 from resummarize.provider.request import Outcome
 from resummarize.provider.summarize import Summarizer
 from resummarize.provider.throttle import Throttle
 from resummarize.provider.wire import Negotiator
+from resummarize.rebase import Source, capture, reapply
 from resummarize.report import EntryResult, RepairReport, Usage
-from resummarize.writer import backup, write_atomic
+from resummarize.writer import backup, check_targets, commit, write_atomic
 
 __all__ = ["Engine", "RepairOptions", "Run", "repair"]
 
@@ -49,17 +60,46 @@ async def repair(
     on_result: Callable[[EntryResult], None] | None = None,
     on_plan: Callable[[Run], None] | None = None,
     stop: threading.Event | None = None,
+    on_lock: Callable[[Path], None] | None = None,
 ) -> RepairReport:
     """Repair the digests under `paths`: the whole run, live, through the Batch API or as a dry run.
 
     `journal` is an open journal, a path to one, or None for the default in the user cache folder.
+    Each file is locked for the whole run (as the worker locks it): a file another run holds is waited
+    for, or left out with `options.wait_for_lock` False; `on_lock` is told of each such file.
     Validated answers are written even when a fatal provider error ends the run; the `ProviderError`
-    then carries the report. Raises `BatchPending` (nothing written) while a batch runs without `wait`.
+    (any `RunStopped`) then carries the report. Raises `BatchPending` (nothing written) while a batch
+    runs without `wait`.
     """
     options = options or RepairOptions()
+    inputs = [Path(p) for p in paths]
+    files = [] if options.dry_run else list(iter_digest_paths(inputs))
+    async with hold(files, wait=options.wait_for_lock, on_wait=on_lock) as held:
+        for path in files if not options.wait_for_lock else []:
+            if path not in held and on_lock is not None:
+                on_lock(path)
+        if files and not held:
+            return RepairReport()
+        return await _repair(held or inputs, options, client=client, journal=journal, prompts=prompts,
+                             on_result=on_result, on_plan=on_plan, stop=stop)
+
+
+async def _repair(
+    paths: Sequence[Path],
+    options: RepairOptions,
+    *,
+    client: openai.AsyncOpenAI | None,
+    journal: Journal | Path | None,
+    prompts: PromptSet | None,
+    on_result: Callable[[EntryResult], None] | None,
+    on_plan: Callable[[Run], None] | None,
+    stop: threading.Event | None,
+) -> RepairReport:
     prompts = prompts or load_prompts()
     started = time.monotonic()
-    run = prepare([Path(p) for p in paths], options, prompts)
+    run = prepare(list(paths), options, prompts)
+    targets = set() if options.dry_run else {options.out or Path(job.path) for job in run.jobs}
+    check_targets(targets, options.report, backup=options.backup and options.out is None)
     if on_plan is not None:
         on_plan(run)
     with _journal(journal, options.dry_run) as db:
@@ -74,7 +114,7 @@ async def repair(
         engine = Engine(client, db, prompts, options, run.report, on_result=on_result, stop=stop)
         try:
             await engine.answer(run)
-        except* ProviderError as group:  # includes a replay miss
+        except* RunStopped as group:  # a provider error (a replay miss too), a journal that cannot be written
             raise _stopped(run, options, started, group) from None
     _finish(run, options, started)
     return run.report
@@ -176,11 +216,12 @@ class Engine:
         self.answered(jobs, outcome)
 
     def answered(self, jobs: list[Job], outcome: Outcome) -> None:
-        """A validated answer: journaled at once, then given to every job that asked for it."""
-        self.journal.put(jobs[0].key, outcome.fields)
+        """A validated answer: given to every job that asked for it, then journaled at once. When the
+        journal cannot take it (`JournalError` stops the run), the answer is still written to the digest."""
         for job in jobs:
             job.outcome = outcome
             self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=outcome.attempts))
+        self.journal.put(jobs[0].key, outcome.fields)
 
     def _trip(self, exc: SummaryError) -> None:
         if self._successes:
@@ -232,20 +273,39 @@ def _position(digest: Digest, job: Job) -> int:
     return 0 if positions else len(digest.entries)
 
 
-def write(digests: Sequence[Digest], options: RepairOptions, report: RepairReport) -> None:
-    for digest in digests:
+def write(run: Run, options: RepairOptions, report: RepairReport) -> None:
+    """Apply what was validated and write each digest that changed; one changed on disk meanwhile gets
+    the answers applied to what it holds now (see `rebase`)."""
+    jobs: dict[int, list[Job]] = {}
+    for job in run.jobs:
+        jobs.setdefault(id(job.digest), []).append(job)
+    sources = {key: capture(group[0].digest, group) for key, group in jobs.items()
+               if any(job.outcome is not None for job in group)}
+    for digest in apply(run):
         assert digest.path is not None
         target = options.out or digest.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        if options.backup and target == digest.path:
-            backup(digest.path)
-        write_atomic(target, digest.to_bytes())
+        if options.out is not None:
+            write_atomic(target, digest.to_bytes())
+        else:
+            if options.backup:
+                backup(digest.path)
+            _commit(digest, jobs[id(digest)], sources[id(digest)], report)
         report.written.append(str(target))
+
+
+def _commit(digest: Digest, jobs: list[Job], source: Source, report: RepairReport) -> None:
+    assert digest.path is not None
+    path, fmt = digest.path, digest.format
+    commit(path, digest.to_bytes(), source.snapshot, lambda now: reapply(now, path, fmt, jobs, source))
+    for paper_id in source.changed:
+        report.revoke(paper_id, str(path), "changed on disk by another writer during the repair: left as it "
+                      "is now (the answer is in the journal)")
 
 
 def _finish(run: Run, options: RepairOptions, started: float, stopped_by: str | None = None) -> None:
     """Apply what was validated, write the digests that changed, and the report file when asked."""
-    write(apply(run), options, run.report)
+    write(run, options, run.report)
     if stopped_by is not None:
         _unfinished(run, stopped_by)
     run.report.wall_time = time.monotonic() - started
@@ -253,8 +313,13 @@ def _finish(run: Run, options: RepairOptions, started: float, stopped_by: str | 
 
 
 def _write_report(report: RepairReport, options: RepairOptions) -> None:
-    if options.report is not None:
+    """The report file; failing after digests were written is a `ReportError`, not an input error."""
+    if options.report is None:
+        return
+    try:
         write_atomic(options.report, report.to_json().encode())
+    except InputError as exc:
+        raise ReportError(options.report, exc.message, written=len(report.written)) from exc
 
 
 def _unfinished(run: Run, reason: str) -> None:
@@ -267,12 +332,15 @@ def _unfinished(run: Run, reason: str) -> None:
 
 
 def _stopped(
-    run: Run, options: RepairOptions, started: float, group: BaseExceptionGroup[ProviderError]
-) -> ProviderError:
+    run: Run, options: RepairOptions, started: float, group: BaseExceptionGroup[RunStopped]
+) -> RunStopped:
     """A fatal stop keeps what was validated and names every entry left unrepaired in its report."""
     fatal = group.exceptions[0]
-    assert isinstance(fatal, ProviderError)
-    _finish(run, options, started, stopped_by=str(fatal))
+    assert isinstance(fatal, RunStopped)
+    try:
+        _finish(run, options, started, stopped_by=str(fatal))
+    except ReportError as exc:  # the stop is what the user must hear about; the report's fate goes with it
+        fatal.args = (f"{fatal}; and {exc}",)
     fatal.requests = run.report.totals.requests
     fatal.report = run.report
     return fatal

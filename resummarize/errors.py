@@ -1,6 +1,7 @@
 """Every exception resummarize raises on purpose, in one place.
 
-User errors (`InputError` and subclasses) map to exit code 2, fatal provider errors to exit code 3.
+User errors (`InputError` and subclasses) map to exit code 2, fatal provider errors to exit code 3, a
+journal that cannot be written to 5, a report that cannot be written after the digests were to 6.
 Each exception carries the data a caller needs to report it without parsing the message.
 """
 
@@ -39,17 +40,48 @@ class UsageError(InputError):
         super().__init__(None, message)
 
 
-class ProviderError(ResummarizeError):
-    """The provider refused the run as configured (bad key, unknown model, quota): stop everything."""
+class RunStopped(ResummarizeError):
+    """The run cannot go on: it stops at once; what was validated is written, and `report` says what
+    the run had done (a `RepairReport`, for the `--report` file)."""
+
+    def __init__(self, message: str, *, requests: int = 0) -> None:
+        self.requests = requests
+        self.report: object | None = None
+        super().__init__(message)
+
+
+class ProviderError(RunStopped):
+    """The provider refused the run as configured (bad key, unknown model, quota, nothing listening)."""
 
     exit_code = 3
 
     def __init__(self, message: str, *, status: int | None = None, requests: int = 0) -> None:
         self.status = status
-        self.requests = requests
-        #: What the run had done when it stopped (a `RepairReport`), for the `--report` file.
-        self.report: object | None = None
-        super().__init__(message)
+        super().__init__(message, requests=requests)
+
+
+class JournalError(RunStopped):
+    """The journal cannot be written (a full disk): the answers received so far are still held and go
+    into the digest, but no more are asked for, since they could no longer be kept."""
+
+    exit_code = 5
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        super().__init__(f"{path}: cannot write the journal ({reason}); the run stopped, and every answer "
+                         "received is written to the digest")
+
+
+class ReportError(ResummarizeError):
+    """The `--report` file could not be written after the digests were: not an input error (exit 2
+    says nothing was written), so it has its own code."""
+
+    exit_code = 6
+
+    def __init__(self, path: Path | str, reason: str, *, written: int) -> None:
+        self.path = str(path)
+        self.written = written
+        super().__init__(f"{path}: cannot write the report ({reason}); {written} digest file(s) were written")
 
 
 class ReplayMissError(ProviderError):

@@ -17,7 +17,7 @@ from platformdirs import user_cache_dir
 from pydantic import BaseModel
 
 from resummarize.digest.model import FIELDS
-from resummarize.errors import InputError
+from resummarize.errors import InputError, JournalError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -86,10 +86,14 @@ class Journal:
         return fields
 
     def put(self, key: AnswerKey, fields: Mapping[str, str]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO answers (key, paper_id, fields, model, created) VALUES (?, ?, ?, ?, ?)",
-            (key.digest(), key.paper_id, json.dumps(dict(fields), ensure_ascii=False), key.model, time.time()),
-        )
+        """Store one answer; a full disk (or any failed write) raises `JournalError`, stopping the run."""
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers (key, paper_id, fields, model, created) VALUES (?, ?, ?, ?, ?)",
+                (key.digest(), key.paper_id, json.dumps(dict(fields), ensure_ascii=False), key.model, time.time()),
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(self.path, str(exc)) from exc
 
     def batch(self, work: str) -> tuple[str, str] | None:
         """The batch already created for this piece of work, so a rerun never creates a second one."""

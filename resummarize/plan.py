@@ -42,6 +42,8 @@ class Plan(BaseModel):
     language_source: str = "default"
     raw_order: list[str] = []
     raw_file: Path | None = None
+    #: Why the raw crawl beside the digest cannot be read: it matters only when papers are restored.
+    raw_problem: str | None = None
 
     def repairable(self, include_refused: bool) -> dict[int, EntryVerdict]:
         return {i: v for i, v in self.verdicts.items() if v.needs_repair or (include_refused and v.refused)}
@@ -59,7 +61,11 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
     sibling = raw_sibling(digest.path) if digest.path is not None and digest.format == "jsonl" else None
     if sibling is None:
         return Plan(verdicts=verdicts, missing=[], language=language.name, language_source=source)
-    order = read_raw_ids(sibling)
+    try:
+        order = read_raw_ids(sibling)
+    except InputError as exc:
+        return Plan(verdicts=verdicts, missing=[], language=language.name, language_source=source,
+                    raw_file=sibling, raw_problem=exc.message)
     missing = missing_ids((entry.id for entry in digest.entries), order)
     return Plan(verdicts=verdicts, missing=missing, raw_order=order, raw_file=sibling, language=language.name,
                 language_source=source)
@@ -263,6 +269,8 @@ def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks:
         keys = ask if verdict.whole_entry or verdict.refused else tuple(k for k in ask if canonical(k) in broken)
         existing = {k: entry.fields[k] for k in ask if k in entry.fields} if strategy == "translate" else None
         jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts, ask=ask))
+    if options.restore_missing and plan.raw_problem is not None:
+        raise InputError(plan.raw_file, f"cannot restore missing papers: {plan.raw_problem}")
     if options.restore_missing and plan.missing and plan.raw_file is not None:
         jobs += _restore_jobs(digest, plan, language, options, prompts)
     return jobs

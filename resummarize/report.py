@@ -99,6 +99,15 @@ class RepairReport(BaseModel):
         else:
             self.totals.failed += 1
 
+    def revoke(self, paper_id: str, path: str, error: str) -> None:
+        """An answer that could not be applied after all (its entry changed on disk): failed, not repaired."""
+        for index, entry in enumerate(self.entries):
+            if (entry.id, entry.path, entry.status) == (paper_id, path, "repaired"):
+                self.entries[index] = entry.model_copy(update={"status": "failed", "error": error})
+                self.totals.repaired -= 1
+                self.totals.failed += 1
+                return
+
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
 

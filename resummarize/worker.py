@@ -11,8 +11,6 @@ file whenever the worker rewrote that file.
 from __future__ import annotations
 
 import asyncio
-import errno
-import fcntl
 import hashlib
 import os
 import signal
@@ -32,9 +30,10 @@ from resummarize.digest import JsonlDigest, iter_digest_paths, load, raw_sibling
 from resummarize.digest.names import ENHANCED_NAME
 from resummarize.digest.render import category_order, render_markdown
 from resummarize.engine import repair
-from resummarize.errors import InputError, ProviderError, UsageError
+from resummarize.errors import InputError, RunStopped, UsageError
 from resummarize.journal import Journal
 from resummarize.language import Language, resolve
+from resummarize.lock import file_lock
 from resummarize.plan import Run, diagnostic_lines
 from resummarize.provider.prompts import PromptSet
 from resummarize.report import RepairReport
@@ -48,8 +47,6 @@ SETTLE = 5.0
 RACY_NS = 2_000_000_000
 #: Watch mode asks again for entries that failed (an outage, a flaky model) after this long, not every pass.
 RETRY_FAILED = 3600.0
-#: Times to retry a lock whose file another worker removed while we were taking it.
-LOCK_TRIES = 5
 
 Log = Callable[[str], None]
 
@@ -80,49 +77,6 @@ def observe(path: Path, previous: Signature | None = None) -> Signature | None:
     except OSError as exc:
         raise InputError(path, f"cannot read the file: {exc.strerror or exc}") from exc
     return Signature(hashlib.sha256(data).hexdigest(), st.st_mtime_ns, len(data), seen)
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[bool]:
-    """Hold `.<name>.lock` beside `path` exclusively; yields False when another process holds it.
-
-    The lock file is removed while still locked, so a folder is not littered (nor a `git add .`
-    polluted). A process that opened the old file before the removal sees, once it holds the lock,
-    that the path no longer names that file, and starts over: two holders can never coexist.
-    """
-    lock = path.with_name(f".{path.name}.lock")
-    fd = _acquire(lock)
-    if fd is None:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.unlink(missing_ok=True)
-        os.close(fd)
-
-
-def _acquire(lock: Path) -> int | None:
-    for _ in range(LOCK_TRIES):
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise InputError(lock, f"cannot create the lock file: {exc.strerror or exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                return None
-            raise InputError(lock, f"cannot lock: {exc.strerror or exc}") from exc
-        try:
-            current = os.stat(lock).st_ino
-        except FileNotFoundError:
-            current = -1
-        if current == os.fstat(fd).st_ino:
-            return fd
-        os.close(fd)  # the holder before us removed it: take the new one
-    return None
 
 
 def render_targets(paths: Iterable[Path], preferred: Language | None) -> dict[Path, list[Path]]:
@@ -186,10 +140,15 @@ class Worker:
         self.seen: dict[Path, Fingerprint] = {}
         self.retry_at: dict[Path, float] = {}  # files left with failed entries, by monotonic time
         self.preferred = options.settings.preferred_language()
+        self.told_empty = False
 
     def run_pass(self) -> PassSummary:
-        """One look at the folder; raises ProviderError when the provider refuses the configuration."""
+        """One look at the folder; raises RunStopped when the provider refuses the configuration (or the
+        journal cannot be written)."""
         listing = list(iter_digest_paths([self.folder], require=False))
+        if not listing and not self.seen and not self.told_empty:
+            self.told_empty = True
+            self.log(f"nothing to watch in {self.folder}: no digest or enhanced JSONL file (yet)")
         targets = render_targets(listing, self.preferred)
         derived = {md for mds in targets.values() for md in mds}
         work = [path for path in listing if path not in derived and self._changed(path)]
@@ -275,7 +234,7 @@ class Worker:
         try:
             report = await repair([path], self.options, client=client, journal=self.journal,
                                   prompts=self.prompts, on_plan=plan, stop=self.stop)
-        except ProviderError as exc:
+        except RunStopped as exc:
             if isinstance(exc.report, RepairReport):
                 self._done(path, exc.report, restored, markdown, summary)
             self.log(f"fatal {path}: {exc}")
@@ -392,7 +351,7 @@ def _loop(worker: Worker, once: bool, interval: float) -> int:
     while True:
         try:
             summary = worker.run_pass()
-        except ProviderError as exc:
+        except RunStopped as exc:
             return exc.exit_code
         if worker.stop.is_set() or (not once and worker.stop.wait(interval)):
             return 0

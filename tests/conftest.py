@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,3 +40,42 @@ def seed_subset(seed_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ca
         return path
 
     return make
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A scratch folder an unprivileged user can use too (pytest's own is private to the user running it)."""
+    folder = Path(tempfile.mkdtemp(prefix="resummarize-test-"))
+    folder.chmod(0o777)
+    try:
+        yield folder
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o777)
+        shutil.rmtree(folder)
+
+
+@pytest.fixture
+def unprivileged() -> Callable[[], AbstractContextManager[None]]:
+    """Run a block where file permissions apply: tests often run as root (in containers), and root may
+    write anywhere. As root the block runs with the effective ids of `nobody`; otherwise as it is."""
+
+    # Imported lazily (by asyncio, by zipfile for numpy's model files); the stdlib may be private to root.
+    import concurrent.futures.thread  # noqa: F401
+    import encodings.cp437  # noqa: F401
+
+    @contextmanager
+    def drop() -> Iterator[None]:
+        if os.geteuid() != 0:
+            yield
+            return
+        os.setegid(65534)
+        os.seteuid(65534)
+        try:
+            yield
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+
+    return drop

@@ -7,7 +7,9 @@ line instead of a traceback.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ def read_bytes(path: Path) -> bytes:
     """The file's bytes, refusing what can never be a digest (folders, empty and binary files)."""
     if path.is_dir():
         raise InputError(path, "is a directory; pass a digest file (scan and repair accept folders)")
+    _regular(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
@@ -42,6 +45,18 @@ def read_bytes(path: Path) -> bytes:
         line = data.count(b"\n", 0, nul) + 1
         raise InputError(path, "binary file (NUL bytes), not a digest", line=line)
     return data
+
+
+def _regular(path: Path) -> None:
+    """Refuse a FIFO, a device or a socket before opening it: reading one hangs or never ends."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # reading it says why
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        raise InputError(path, f"is {kind}, not a regular file: pass a digest file")
 
 
 def iter_digest_paths(paths: Iterable[str | Path], *, require: bool = True) -> Iterator[Path]:
@@ -68,11 +83,17 @@ def iter_digest_paths(paths: Iterable[str | Path], *, require: bool = True) -> I
 
 
 def _digests_below(root: Path) -> Iterator[Path]:
-    for path in root.rglob("*"):
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
-            continue
-        if path.is_file() and _is_digest_file(path):
-            yield path
+    """Every digest below `root`; a subfolder that cannot be read is an error, not a silent gap."""
+
+    def refuse(exc: OSError) -> None:
+        raise InputError(exc.filename or root, f"cannot read the folder: {exc.strerror or exc}") from exc
+
+    for folder, subfolders, names in os.walk(root, onerror=refuse):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in names:
+            path = Path(folder, name)
+            if not name.startswith(".") and path.is_file() and _is_digest_file(path):
+                yield path
 
 
 def _is_digest_file(path: Path) -> bool:

@@ -7,6 +7,7 @@ wait honours `retry-after-ms` / `Retry-After` so that a 429 pauses the whole poo
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
@@ -48,6 +49,19 @@ def replay_miss(exc: BaseException) -> ReplayMissError | None:
     while seen is not None:
         if isinstance(seen, ReplayMissError):
             return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """Why nothing answers at the endpoint (connection refused, a host name that does not resolve), or
+    None. Before any response, that is a configuration error (a wrong --base-url), not bad luck."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused (nothing is listening there)"
+        if isinstance(seen, socket.gaierror):
+            return f"the host name does not resolve ({seen.strerror or seen})"
         seen = seen.__cause__ or seen.__context__
     return None
 
@@ -133,11 +147,13 @@ def policy(
     cap: float = 30.0,
     on_retry_after: Callable[[float], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    hopeless: Callable[[BaseException], bool] | None = None,
 ) -> AsyncRetrying:
     """Exponential backoff with jitter for transient errors; Retry-After wins when the provider sends it,
     unless it asks for more than `MAX_RETRY_AFTER`: then the request gives up at once.
 
-    `on_retry_after` lets the caller turn one worker's 429 into a pause for every worker.
+    `on_retry_after` lets the caller turn one worker's 429 into a pause for every worker; an error
+    `hopeless` says is one is not retried whatever its kind (nothing listening at a new endpoint).
     """
     backoff = wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
     out_of_attempts = stop_after_attempt(attempts)
@@ -165,7 +181,7 @@ def policy(
     return AsyncRetrying(
         stop=stop,
         wait=wait,
-        retry=retry_if_exception(should_retry),
+        retry=retry_if_exception(lambda exc: should_retry(exc) and not (hopeless and hopeless(exc))),
         reraise=True,
         **extra,
     )

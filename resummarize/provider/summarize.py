@@ -21,7 +21,7 @@ from resummarize.grounding import EVIDENCE_KEY, evidence_problem
 from resummarize.provider.answer import json_schema, parse_answer, validate_fields
 from resummarize.provider.prompts import PromptSet
 from resummarize.provider.request import Outcome, SummaryRequest
-from resummarize.provider.retry import Kind, classify, give_up, policy
+from resummarize.provider.retry import Kind, classify, give_up, policy, replay_miss, unreachable
 from resummarize.provider.throttle import Throttle
 from resummarize.provider.wire import Mode, Negotiator, content_of, fatal_message, request_body
 from resummarize.report import Usage
@@ -59,6 +59,8 @@ class Summarizer:
         self.reasks = reasks
         self.attempts = attempts
         self.timeout = timeout
+        #: Whether the endpoint ever answered: until it has, nothing listening there is a wrong URL.
+        self.reached = False
 
     async def summarize(self, request: SummaryRequest) -> Outcome:
         mode = self.negotiator.mode
@@ -155,16 +157,23 @@ class Summarizer:
         self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
     ) -> str | None:
         try:
-            async for attempt in policy(attempts=self.attempts, on_retry_after=self.throttle.pause):
+            async for attempt in policy(attempts=self.attempts, on_retry_after=self.throttle.pause,
+                                        hopeless=self._hopeless):
                 with attempt:
                     return await self._send(request, messages, mode, usage)
         except Exception as exc:
+            if self._hopeless(exc):
+                raise ProviderError(f"cannot reach {self.client.base_url}: {unreachable(exc)}; check --base-url "
+                                    "(or OPENAI_BASE_URL)", requests=usage.usage.requests) from exc
             failure = give_up(exc, paper_id=request.paper_id, attempts=self.attempts,
                               requests=usage.usage.requests, secret=self.client.api_key)
             if failure is exc:
                 raise
             raise failure from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _hopeless(self, exc: BaseException) -> bool:
+        return not self.reached and replay_miss(exc) is None and unreachable(exc) is not None
 
     async def _send(
         self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
@@ -177,6 +186,7 @@ class Summarizer:
             response = await self.client.post(
                 "/chat/completions", cast_to=httpx2.Response, body=body, options={"timeout": self.timeout}
             )
+        self.reached = True
         self.throttle.observe(response.headers)
         try:
             data = json.loads(response.content)

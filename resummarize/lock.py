@@ -1,0 +1,128 @@
+"""The per-file lock every writer of a digest takes: `repair` and the worker alike.
+
+The lock is `flock` on a hidden `.<name>.lock` file beside the digest. The kernel drops it when its
+holder dies, so a lock left by a killed process is no lock at all: the next run takes it at once (the
+stale file is reused, then removed). The lock file is removed while still locked, so a folder is not
+littered (nor a `git add .` polluted); a process that opened the old file before the removal sees, once
+it holds the lock, that the path no longer names that file, and starts over: two holders never coexist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import itertools
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from resummarize.errors import InputError
+
+#: Times to retry a lock whose file another holder removed while we were taking it.
+LOCK_TRIES = 5
+
+#: What `_acquire` gives for a file in a folder we may not write to: it can be read (`--out`), and a
+#: write to it is refused before any request (see `writer.check_targets`), so there is nothing to guard.
+UNLOCKABLE = -1
+
+#: The files whose lock this task already holds (a worker holds it, then calls `repair`): not taken twice.
+#: Tasks a holder starts inherit the variable, so each file is paired with the task (or thread) holding it.
+_HELD: ContextVar[frozenset[tuple[Path, int]]] = ContextVar("resummarize_held_locks", default=frozenset())
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[bool]:
+    """Hold the lock of `path` exclusively; yields False at once when another holder has it."""
+    fd = _acquire(lock_path(path), block=False)
+    if fd is None:
+        yield False
+        return
+    token = _HELD.set(_HELD.get() | {_key(path)})
+    try:
+        yield True
+    finally:
+        _HELD.reset(token)
+        _release(lock_path(path), fd)
+
+
+@asynccontextmanager
+async def hold(
+    paths: Iterable[Path], *, wait: bool = True, on_wait: Callable[[Path], None] | None = None
+) -> AsyncIterator[list[Path]]:
+    """Lock every file of `paths` (in a fixed order, so two runs cannot deadlock); yields those held.
+
+    A file another process holds is waited for (`on_wait` is told first, so a user knows why nothing
+    happens), or, with `wait=False`, left out of what is yielded. Locks this task already holds count
+    as held.
+    """
+    held: list[Path] = []
+    async with AsyncExitStack() as stack:
+        for path in sorted(set(paths), key=_key):
+            if _key(path) in _HELD.get():
+                held.append(path)
+                continue
+            fd = _acquire(lock_path(path), block=False)
+            if fd is None and wait:
+                if on_wait is not None:
+                    on_wait(path)
+                fd = await asyncio.to_thread(_acquire, lock_path(path), block=True)
+            if fd is None:
+                continue
+            stack.callback(_release, lock_path(path), fd)
+            held.append(path)
+        token = _HELD.set(_HELD.get() | {_key(p) for p in held})
+        try:
+            yield held
+        finally:
+            _HELD.reset(token)
+
+
+def _key(path: Path) -> tuple[Path, int]:
+    """The file, and who holds it here: the running task, or the thread outside of one."""
+    try:
+        owner = id(asyncio.current_task())
+    except RuntimeError:
+        owner = threading.get_ident()
+    return Path(os.path.abspath(path)), owner
+
+
+def _acquire(lock: Path, *, block: bool) -> int | None:
+    for _ in itertools.count() if block else range(LOCK_TRIES):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return UNLOCKABLE  # a folder no one may write to: no one replaces the file through it
+            raise InputError(lock, f"cannot create the lock file: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if block else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                return None
+            raise InputError(lock, f"cannot lock: {exc.strerror or exc}") from exc
+        try:
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = -1
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)  # the holder before us removed it: take the new one
+    return None
+
+
+def _release(lock: Path, fd: int) -> None:
+    if fd == UNLOCKABLE:
+        return
+    try:
+        lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)

@@ -1,0 +1,207 @@
+"""Never lose a write: other writers of the same file, symlinks, runs killed during their writes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine import client_for
+
+from resummarize.cli import main
+from resummarize.config import RepairOptions, Settings
+from resummarize.engine import repair
+from resummarize.journal import Journal
+from resummarize.lock import file_lock, lock_path
+from resummarize.plan import Run, scan_file
+from resummarize.provider.prompts import load_prompts
+from resummarize.report import RepairReport
+from resummarize.testing.server import FakeProvider
+
+NAME = "2026-05-21_AI_enhanced_Chinese.jsonl"
+#: What the corpus file needs: 48 broken entries, 60 papers of the raw crawl it dropped.
+BROKEN, MISSING = 48, 60
+
+
+@pytest.fixture
+def data(corpus_dir: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copyfile(corpus_dir / NAME, folder / NAME)
+    shutil.copyfile(corpus_dir / "2026-05-21.jsonl", folder / "2026-05-21.jsonl")
+    return folder / NAME
+
+
+def left(path: Path) -> tuple[int, int]:
+    _, scan = scan_file(path, Settings())
+    return len(scan.needs_repair), len(scan.missing)
+
+
+async def repair_with(fake: FakeProvider, path: Path, journal: Path, **kwargs: Any) -> RepairReport:
+    """One run with its own journal connection and client, as a separate process would have."""
+    hooks = {k: kwargs.pop(k) for k in ("on_plan", "on_lock") if k in kwargs}
+    with Journal(journal) as db:
+        client = client_for(fake)
+        try:
+            return await repair([path], RepairOptions(**kwargs), client=client, journal=db, prompts=load_prompts(),
+                                **hooks)
+        finally:
+            await client.close()
+
+
+def good_line_with_id(path: Path, paper_id: str) -> bytes:
+    """A line as the pipeline would append it: an enhanced entry that needs nothing."""
+    _, scan = scan_file(path, Settings())
+    broken = {item.id for item in scan.needs_repair}
+    for line in path.read_bytes().splitlines():
+        obj = json.loads(line)
+        if obj["id"] not in broken:
+            obj["id"] = paper_id
+            return json.dumps(obj).encode() + b"\n"
+    raise AssertionError("no good entry")
+
+
+async def test_a_line_appended_during_the_repair_survives_and_the_repairs_land(data: Path, tmp_path: Path) -> None:
+    appended = good_line_with_id(data, "2605.99999")
+
+    def pipeline_appends(run: Run) -> None:  # the file has been read; no answer has been asked for yet
+        with data.open("ab") as handle:
+            handle.write(appended)
+
+    with FakeProvider() as fake:
+        report = await repair_with(fake, data, tmp_path / "j.db", on_plan=pipeline_appends)
+        asked = fake.count(path="/v1/chat/completions")
+    assert report.totals.repaired == BROKEN and report.totals.failed == 0 and asked == BROKEN
+    assert data.read_bytes().endswith(appended)
+    assert left(data) == (0, MISSING)
+
+
+async def test_an_entry_rewritten_meanwhile_is_left_as_the_other_writer_left_it(data: Path, tmp_path: Path) -> None:
+    _, scan = scan_file(data, Settings())
+    target = scan.needs_repair[0].id
+    lines = data.read_bytes().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if json.loads(line)["id"] == target)
+    obj = json.loads(lines[index])
+    obj["AI"] = {key: "另一个写入者写的内容。" for key in obj["AI"]}
+    theirs = json.dumps(obj, ensure_ascii=False).encode() + b"\n"
+
+    def other_writer(run: Run) -> None:
+        lines[index] = theirs
+        data.write_bytes(b"".join(lines))
+
+    with FakeProvider() as fake:
+        report = await repair_with(fake, data, tmp_path / "j.db", on_plan=other_writer)
+    assert data.read_bytes().splitlines(keepends=True)[index] == theirs
+    failed = [e for e in report.entries if e.status == "failed"]
+    assert [e.id for e in failed] == [target] and "changed on disk" in (failed[0].error or "")
+    assert report.totals.repaired == BROKEN - 1
+    assert left(data) == (0, MISSING)
+
+
+async def test_two_concurrent_repairs_keep_both_runs_work_and_pay_nothing_twice(data: Path, tmp_path: Path) -> None:
+    """The second run (restoring dropped papers too) waits for the first; it then finds the first run's
+    repairs in the file and asks only for the dropped papers."""
+    waited: list[Path] = []
+    second: list[asyncio.Task[RepairReport]] = []
+
+    with FakeProvider() as fake:
+        def start_second(run: Run) -> None:  # the first run holds the lock and has read the file
+            second.append(asyncio.create_task(repair_with(fake, data, tmp_path / "j.db", restore_missing=True,
+                                                          on_lock=waited.append)))
+
+        first = await repair_with(fake, data, tmp_path / "j.db", on_plan=start_second)
+        other = await second[0]
+        asked = Counter(r.paper_id for r in fake.requests if r.path == "/v1/chat/completions")
+    assert waited == [data]
+    assert first.totals.repaired == BROKEN and other.totals.repaired == MISSING
+    assert sum(asked.values()) == BROKEN + MISSING and max(asked.values()) == 1
+    assert left(data) == (0, 0)
+    assert not lock_path(data).exists()
+
+
+def test_no_wait_skips_a_file_another_run_holds(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    before = data.read_bytes()
+    with FakeProvider() as fake, file_lock(data) as held:
+        assert held
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        code = main(["repair", str(data), "--no-wait", "--base-url", fake.base_url, "--cache", str(tmp_path / "j")])
+        assert fake.count() == 0
+    assert code == 0 and data.read_bytes() == before
+    assert f"skipped {data}: another resummarize run is repairing it" in capsys.readouterr().err
+
+
+async def test_a_lock_left_by_a_killed_run_is_taken_over(data: Path, tmp_path: Path) -> None:
+    lock_path(data).write_bytes(b"")  # what a run killed while holding the lock leaves: the file, no lock
+    with FakeProvider() as fake:
+        report = await repair_with(fake, data, tmp_path / "j.db")
+    assert report.totals.repaired == BROKEN and not lock_path(data).exists()
+
+
+async def test_a_symlinked_digest_is_repaired_through_the_link(seed_subset: Any, tmp_path: Path) -> None:
+    real = tmp_path / "store" / "digest.md"
+    real.parent.mkdir()
+    shutil.copyfile(seed_subset(6), real)
+    real.chmod(0o640)
+    link = tmp_path / "site" / "digest.md"
+    link.parent.mkdir()
+    link.symlink_to(Path("..") / "store" / "digest.md")
+    with FakeProvider() as fake:
+        report = await repair_with(fake, link, tmp_path / "j.db", settings=Settings(language="English"))
+    assert report.totals.repaired == report.totals.needs_repair == 5 and report.written == [str(link)]
+    assert link.is_symlink() and os.readlink(link) == str(Path("..") / "store" / "digest.md")
+    assert real.stat().st_mode & 0o777 == 0o640
+    _, scan = scan_file(real, Settings(language="English"))
+    assert scan.needs_repair == []
+    assert sorted(p.name for p in real.parent.iterdir()) == ["digest.md"]
+
+
+KILLED_WRITER = """
+import os, sys
+from pathlib import Path
+from resummarize import writer
+
+real_replace = os.replace
+def stop_before_rename(src, dst):  # the temp file is written and synced; the rename has not happened
+    print("written", flush=True)
+    sys.stdin.read()
+os.replace = stop_before_rename
+writer.write_atomic(Path(sys.argv[1]), b"x" * (8 << 20))
+"""
+
+
+def kill_during_write(target: Path) -> None:
+    """A run writing a large digest, killed with SIGKILL after its temp file is written."""
+    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline() == b"written\n"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.stdin is not None
+    child.stdin.close()
+    child.stdout.close()
+
+
+async def test_runs_killed_during_their_writes_leave_nothing_after_a_clean_rerun(
+    seed_subset: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "digests"
+    folder.mkdir()
+    digest = folder / "digest.md"
+    shutil.copyfile(seed_subset(4), digest)
+    for _ in range(4):  # each killed run has removed the temp file of the one before: one is left
+        kill_during_write(digest)
+        temps = [p.name for p in folder.iterdir() if p.name != "digest.md"]
+        assert len(temps) == 1 and temps[0].startswith(".digest.md.resummarize-") and temps[0].endswith(".tmp")
+    with FakeProvider() as fake:
+        report = await repair_with(fake, digest, tmp_path / "j.db", settings=Settings(language="English"))
+    assert report.totals.repaired == report.totals.needs_repair == 3
+    assert [p.name for p in folder.iterdir()] == ["digest.md"]
