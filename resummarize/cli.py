@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import openai
     from tqdm import tqdm
 
-    from resummarize.plan import Run
+    from resummarize.plan import PlannedFile, Run
     from resummarize.report import RepairReport
 
 EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
@@ -115,7 +115,11 @@ def _provider_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restore-missing", action="store_true",
                    help="also generate papers of the raw crawl file that the enhanced file lacks")
     p.add_argument("--backup", action="store_true", help="keep the original as FILE.bak")
-    p.add_argument("--dry-run", action="store_true", help="show the plan and a token estimate; no network, no key")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the plan, its tokens and cost live and with --batch; no network, no key")
+    p.add_argument("--price", type=_price, metavar="IN,OUT",
+                   help="dollars per million input and output tokens of --model, for the dry-run cost "
+                   "(default: a built-in table of OpenAI list prices)")
     p.add_argument("--cache", type=Path, metavar="FILE",
                    help="SQLite journal of validated answers (default: in the user cache directory)")
     p.add_argument("--prompts", type=Path, metavar="DIR", help="override the prompt templates")
@@ -139,6 +143,16 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
+
+
+def _price(value: str) -> tuple[float, float]:
+    try:
+        rates = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        rates = ()
+    if len(rates) != 2 or min(rates) < 0:
+        raise argparse.ArgumentTypeError("give two non-negative numbers, IN,OUT (dollars per million tokens)")
+    return rates[0], rates[1]
 
 
 def _positive_float(value: str) -> float:
@@ -212,7 +226,8 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
         client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
         bar = stack.enter_context(_progress())
         work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
-                      on_plan=lambda run: _planned(run, bar), on_result=lambda _: _tick(bar))
+                      on_file=lambda planned: _read(planned, bar), on_plan=lambda run: _planned(run, bar),
+                      on_result=lambda _: _tick(bar))
         report = asyncio.run(_closing(work, client))
     if args.json:
         print(report.to_json(), end="")
@@ -236,7 +251,7 @@ def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
         rpm=args.rpm, timeout=args.timeout, dry_run=args.dry_run, out=getattr(args, "out", None),
         backup=args.backup, restore_missing=args.restore_missing, batch=getattr(args, "batch", False),
         wait=getattr(args, "wait", False), poll_interval=getattr(args, "poll_interval", 30.0),
-        report=getattr(args, "report", None),
+        report=getattr(args, "report", None), prices={args.model: args.price} if args.price else {},
     )
 
 
@@ -272,12 +287,18 @@ def _client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenA
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
 
 
+def _read(planned: PlannedFile, bar: tqdm[Any]) -> None:
+    """One input planned: its unusable lines, as `scan` reports them, and the bar moves by its entries."""
+    for line in planned.diagnostics:
+        bar.write(line, file=sys.stderr)
+    bar.update(planned.entries)
+
+
 def _planned(run: Run, bar: tqdm[Any]) -> None:
-    """Report the lines of the inputs that could not be used, as `scan` does, then size the bar."""
-    for digest in run.digests:
-        for line in diagnostic_lines(digest):
-            bar.write(line, file=sys.stderr)
-    bar.reset(total=len(run.jobs))
+    """Every input read: the bar now counts papers repaired."""
+    bar.unit = "paper"
+    bar.set_description("repairing")
+    bar.reset(total=sum(planned.work for planned in run.files))
 
 
 def _tick(bar: tqdm[Any]) -> None:
@@ -289,7 +310,7 @@ def _progress() -> Iterator[tqdm[Any]]:
     """A bar on stderr when it is a terminal; silent otherwise, and never on stdout."""
     from tqdm import tqdm
 
-    bar: tqdm[Any] = tqdm(total=0, unit="paper", file=sys.stderr, disable=None, dynamic_ncols=True)
+    bar: tqdm[Any] = tqdm(total=0, unit="entry", desc="reading", file=sys.stderr, disable=None, dynamic_ncols=True)
     try:
         yield bar
     finally:

@@ -73,3 +73,5 @@ class RepairOptions(BaseModel):
     poll_interval: float = 30.0
     #: Write the JSON report here, also when a fatal provider error stops the run.
     report: Path | None = None
+    #: Dollars per million (input, output) tokens by model, over the built-in table (the dry-run cost).
+    prices: dict[str, tuple[float, float]] = {}

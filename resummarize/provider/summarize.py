@@ -6,6 +6,7 @@ validation is sent back to the model with the list of problems, a bounded number
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -22,7 +23,7 @@ from resummarize.provider.prompts import PromptSet
 from resummarize.provider.request import Outcome, SummaryRequest
 from resummarize.provider.retry import Kind, classify, give_up, policy
 from resummarize.provider.throttle import Throttle
-from resummarize.provider.wire import Mode, Negotiator, content_of, fatal_message, request_body
+from resummarize.provider.wire import STREAM, Mode, Negotiator, content_of, fatal_message, from_stream, request_body
 from resummarize.report import Usage
 
 
@@ -59,7 +60,10 @@ class Summarizer:
         self.attempts = attempts
         self.timeout = timeout
 
-    async def summarize(self, request: SummaryRequest) -> Outcome:
+    async def summarize(self, request: SummaryRequest, proved: asyncio.Event | None = None) -> Outcome:
+        """One validated answer. With `proved` (the run's probe), the request is streamed and `proved` is
+        set the moment a 200's headers arrive: the key, the model and the output mode are good, and the
+        pool need not wait for the whole answer."""
         mode = self.negotiator.mode
         messages = self.messages(request, mode)
         usage = _Spent()
@@ -68,7 +72,7 @@ class Summarizer:
         for attempt in range(1, self.reasks + 2):
             content: str | None = None
             try:
-                content, mode = await self._ask(request, messages, mode, usage)
+                content, mode = await self._ask(request, messages, mode, usage, proved)
                 last = content
                 fields = self.accept(request, content)
             except ValidationFailure as failure:
@@ -123,7 +127,8 @@ class Summarizer:
         ]
 
     async def _ask(
-        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent,
+        proved: asyncio.Event | None = None,
     ) -> tuple[str | None, Mode]:
         """One answer from the model, through retries and mode negotiation."""
         while True:
@@ -131,7 +136,7 @@ class Summarizer:
                 mode = self.negotiator.mode
                 messages[:] = self.messages(request, mode) + messages[2:]
             try:
-                return await self._send_with_retries(request, messages, mode, usage), mode
+                return await self._send_with_retries(request, messages, mode, usage, proved), mode
             except openai.APIStatusError as exc:
                 kind = classify(exc)
                 if kind is Kind.MODE_REJECTED and self.negotiator.reject(mode):
@@ -144,12 +149,13 @@ class Summarizer:
                 ) from exc
 
     async def _send_with_retries(
-        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent,
+        proved: asyncio.Event | None = None,
     ) -> str | None:
         try:
             async for attempt in policy(attempts=self.attempts, on_retry_after=self.throttle.pause):
                 with attempt:
-                    return await self._send(request, messages, mode, usage)
+                    return await self._send(request, messages, mode, usage, proved)
         except Exception as exc:
             failure = give_up(exc, paper_id=request.paper_id, attempts=self.attempts,
                               requests=usage.usage.requests, secret=self.client.api_key)
@@ -159,19 +165,34 @@ class Summarizer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent,
+        proved: asyncio.Event | None = None,
     ) -> str | None:
         body = request_body(self.model, messages, mode, request.keys)
+        stream = proved is not None and not proved.is_set()
         async with self.throttle.slot():
             usage.usage += Usage(requests=1)
             # The generic `post` sends the body as built: `create()` would re-walk every message
             # against the SDK's TypedDicts (~2 ms of CPU a request, a tenth of a run's wall time).
-            response = await self.client.post(
-                "/chat/completions", cast_to=httpx2.Response, body=body, options={"timeout": self.timeout}
-            )
-        self.throttle.observe(response.headers)
+            if stream:
+                assert proved is not None
+                streamed = await self.client.post(
+                    "/chat/completions", cast_to=object, body={**body, **STREAM}, options={"timeout": self.timeout},
+                    stream=True, stream_cls=openai.AsyncStream[object],
+                )
+                response = streamed.response
+                proved.set()  # a 200: the key, the model and the output mode are accepted
+                self.throttle.observe(response.headers)
+                raw = await response.aread()
+            else:
+                response = await self.client.post(
+                    "/chat/completions", cast_to=httpx2.Response, body=body, options={"timeout": self.timeout}
+                )
+                raw = response.content
+        if not stream:
+            self.throttle.observe(response.headers)
         try:
-            data = json.loads(response.content)
+            data = from_stream(raw) if raw.lstrip().startswith(b"data:") else json.loads(raw)
         except ValueError as exc:
             raise ValidationFailure(["The response body was not a chat completion."]) from exc
         if not isinstance(data, dict):

@@ -271,9 +271,6 @@ class Answerer:
             return FakeOutcome(404, error_body(message, "invalid_request_error", "model_not_found"), ask)
         if ask.mode in self.reject_modes:
             return FakeOutcome(400, rejection(ask.mode), ask)
-        if body.get("stream"):
-            message = "The fake provider does not stream; send stream=false."
-            return FakeOutcome(400, error_body(message, "invalid_request_error", None, "stream"), ask)
         fault = self.faults.next(ask.paper_id) if self.faults is not None else None
         if fault is not None and fault in ERRORS:
             status, message, type_, code = ERRORS[fault]

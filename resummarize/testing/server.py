@@ -54,11 +54,32 @@ class _Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     action: str = "send"  # send | hold | reset
+    #: Seconds between the headers and the body (a streamed answer: the headers come at once).
+    delay: float = 0.0
 
 
 def _json_reply(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> _Reply:
     body = json.dumps(obj, ensure_ascii=False).encode()
     return _Reply(status, body, {"content-type": "application/json", **(headers or {})})
+
+
+def _sse(completion: dict[str, Any], request: Mapping[str, Any]) -> bytes:
+    """A chat completion as the server-sent events of a streamed one: the message as one delta, then
+    the finish reason, then the usage when `stream_options.include_usage` asks for it."""
+    base = {key: completion.get(key) for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    events = []
+    for choice in completion.get("choices") or []:
+        message = dict(choice.get("message") or {})
+        tool_calls = [{**call, "index": n} for n, call in enumerate(message.pop("tool_calls", None) or [])]
+        delta = {k: v for k, v in message.items() if v is not None} | ({"tool_calls": tool_calls} if tool_calls else {})
+        events.append(base | {"choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]})
+        events.append(base | {"choices": [{"index": choice.get("index", 0), "delta": {},
+                                           "finish_reason": choice.get("finish_reason")}]})
+    options = request.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        events.append(base | {"choices": [], "usage": completion.get("usage")})
+    lines = [b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n" for event in events]
+    return b"".join(lines) + b"data: [DONE]\n\n"
 
 
 class _Server(ThreadingHTTPServer):
@@ -140,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
+            if reply.delay > 0:
+                self.wfile.flush()
+                self.server.stopping.wait(reply.delay)
             self.wfile.write(reply.body)
 
     def _body(self) -> bytes:
@@ -358,6 +382,11 @@ class FakeProvider:
             while self.gate is not None and server is not None and not server.stopping.is_set():
                 if self.gate.wait(0.02):
                     break
+            if outcome.status == 200 and body.get("stream") is True and isinstance(outcome.body, dict):
+                # Streamed: the headers go out at once and the answer after the latency. The slot is
+                # given back when the headers go (a simplification: only a probe streams).
+                return _Reply(200, _sse(outcome.body, body), {"content-type": "text/event-stream", **headers},
+                              delay=self.latency), outcome
             if outcome.status == 200 and self.latency > 0 and server is not None:
                 server.stopping.wait(self.latency)
             return _json_reply(outcome.status, outcome.body, headers), outcome
