@@ -216,13 +216,17 @@ class Engine:
         if first is not None:
             proved = asyncio.Event()
             async with asyncio.TaskGroup() as group:
-                probe = group.create_task(self._one(first, proved))
+                group.create_task(self._lead(first, proved))
                 await proved.wait()  # set by the probe's headers, or when it ended either way
-                await asyncio.sleep(0)  # let a probe that failed end first: the task group raises it
-                if not (probe.done() and not probe.cancelled() and probe.exception() is not None):
-                    for _ in range(self.options.concurrency - (0 if probe.done() else 1)):
-                        group.create_task(self._worker())
+                await asyncio.sleep(0)  # a probe that failed fatally cancels the group here
+                for _ in range(self.options.concurrency - 1):
+                    group.create_task(self._worker())
         self.outbox.flush()
+
+    async def _lead(self, first: list[Job], proved: asyncio.Event) -> None:
+        """The probe, then one worker like the others."""
+        await self._one(first, proved)
+        await self._worker()
 
     async def _worker(self) -> None:
         while not self.stop.is_set():  # a stop lets requests in flight finish

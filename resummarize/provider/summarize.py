@@ -14,6 +14,7 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
+from resummarize.cost import COMPLETION_ESTIMATE
 from resummarize.detect import Placeholders
 from resummarize.digest.model import canonical
 from resummarize.errors import ProviderError, SummaryError, ValidationFailure
@@ -170,7 +171,9 @@ class Summarizer:
     ) -> str | None:
         body = request_body(self.model, messages, mode, request.keys)
         stream = proved is not None and not proved.is_set()
-        async with self.throttle.slot():
+        # What the provider's token window counts: the prompt (about four characters a token) and the answer.
+        tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + COMPLETION_ESTIMATE
+        async with self.throttle.slot(tokens):
             usage.usage += Usage(requests=1)
             # The generic `post` sends the body as built: `create()` would re-walk every message
             # against the SDK's TypedDicts (~2 ms of CPU a request, a tenth of a run's wall time).

@@ -54,8 +54,10 @@ class _Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     action: str = "send"  # send | hold | reset
-    #: Seconds between the headers and the body (a streamed answer: the headers come at once).
+    #: Seconds between the headers and the body (a streamed answer: the headers come at once), and the
+    #: gate the body waits for.
     delay: float = 0.0
+    gate: threading.Event | None = None
 
 
 def _json_reply(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> _Reply:
@@ -161,8 +163,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            if reply.delay > 0:
+            if reply.delay > 0 or reply.gate is not None:
                 self.wfile.flush()
+                while reply.gate is not None and not self.server.stopping.is_set():
+                    if reply.gate.wait(0.02):
+                        break
                 self.server.stopping.wait(reply.delay)
             self.wfile.write(reply.body)
 
@@ -379,14 +384,14 @@ class FakeProvider:
             if outcome.fault is Fault.HTTP_429:
                 headers.update(retry_headers(1.0))
             server = self._server
+            if outcome.status == 200 and body.get("stream") is True and isinstance(outcome.body, dict):
+                # Streamed: the headers go out at once, the answer after the gate and the latency. The
+                # slot is given back when the headers go (a simplification: only a probe streams).
+                return _Reply(200, _sse(outcome.body, body), {"content-type": "text/event-stream", **headers},
+                              delay=self.latency, gate=self.gate), outcome
             while self.gate is not None and server is not None and not server.stopping.is_set():
                 if self.gate.wait(0.02):
                     break
-            if outcome.status == 200 and body.get("stream") is True and isinstance(outcome.body, dict):
-                # Streamed: the headers go out at once and the answer after the latency. The slot is
-                # given back when the headers go (a simplification: only a probe streams).
-                return _Reply(200, _sse(outcome.body, body), {"content-type": "text/event-stream", **headers},
-                              delay=self.latency), outcome
             if outcome.status == 200 and self.latency > 0 and server is not None:
                 server.stopping.wait(self.latency)
             return _json_reply(outcome.status, outcome.body, headers), outcome
