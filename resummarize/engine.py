@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 from resummarize.config import RepairOptions
 from resummarize.cost import estimate_cost
 from resummarize.errors import InputError, ProviderError, SummaryError, UsageError
+from resummarize.estimate import Estimate
 from resummarize.journal import Journal, default_path
 from resummarize.outbox import Outbox, write_file
-from resummarize.plan import Estimate, Job, PlannedFile, Run, prepare, questions, replan
+from resummarize.plan import Job, PlannedFile, Run, prepare, questions, replan
 from resummarize.provider.prompts import PromptSet, load_prompts
 from resummarize.provider.request import Outcome
 from resummarize.report import EntryResult, RepairReport, Usage

@@ -25,7 +25,7 @@ from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read
 from resummarize.digest.jsonl import entry_from, field_keys, printable
 from resummarize.digest.model import FIELDS, Digest, Entry, canonical
 from resummarize.errors import InputError, UsageError
-from resummarize.journal import AnswerKey, Journal
+from resummarize.journal import AnswerKey
 from resummarize.language import Language, resolve
 from resummarize.provider.request import Outcome, SummaryRequest
 from resummarize.report import EntryResult, FileScan, NeedsRepair, RepairReport, ScanReport, Totals
@@ -382,37 +382,3 @@ def questions(jobs: Iterable[Job]) -> list[list[Job]]:
     for job in jobs:
         groups.setdefault(job.key.digest(), []).append(job)
     return list(groups.values())
-
-
-class Estimate:
-    """The dry run, file by file: answers the journal holds, and what asking for the rest would take.
-    A question met again (the same paper on two days) is counted once."""
-
-    def __init__(self, journal: Journal, prompts: PromptSet, report: RepairReport) -> None:
-        self.journal, self.prompts, self.report = journal, prompts, report
-        self._seen: set[str] = set()
-
-    def __call__(self, jobs: list[Job]) -> None:
-        fresh = []
-        for group in questions(jobs):
-            digest = group[0].key.digest()
-            if digest in self._seen:
-                continue  # asked already for an earlier file: the same request serves this one
-            self._seen.add(digest)
-            if self.journal.get(group[0].key) is None:
-                fresh.append(group)
-            else:
-                self.report.cached += len(group)
-        self.report.estimated_requests += len(fresh)
-        self.report.estimated_prompt_tokens += estimate_prompt_tokens([g[0] for g in fresh], self.prompts)
-
-
-def estimate_prompt_tokens(jobs: Sequence[Job], prompts: PromptSet) -> int:
-    """About four characters a token: good enough to tell a user what a run will cost."""
-    chars = 0
-    for job in jobs:
-        r = job.request
-        messages = prompts.render(r.strategy, paper_id=r.paper_id, title=r.title, abstract=r.abstract,
-                                  language=r.language, existing=r.existing, schema_hint=None, keys=r.keys)
-        chars += sum(len(str(m["content"])) for m in messages)
-    return chars // 4
