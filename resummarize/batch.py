@@ -21,7 +21,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from resummarize.config import RepairOptions
-from resummarize.digest.model import Digest
+from resummarize.cost import BATCH_DISCOUNT, PRICES, estimate_cost, price
 from resummarize.errors import BatchPending, ValidationFailure
 from resummarize.journal import Journal
 from resummarize.plan import Job, questions
@@ -36,20 +36,9 @@ ENDPOINT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 CUSTOM_ID_LIMIT = 64
 #: Journal state of a batch whose results were read: its work never goes to a batch again.
 DONE = "done"
+__all__ = ["BATCH_DISCOUNT", "PRICES", "ask_batch", "batch_cost_note", "price"]
 #: Batch statuses after which the provider changes nothing more.
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-#: List prices in dollars per million (input, output) tokens; dated snapshots match by prefix.
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-}
-BATCH_DISCOUNT = 0.5
-#: Rough completion size of a five-field answer, for the dry-run estimate.
-COMPLETION_ESTIMATE = 300
-
 T = TypeVar("T")
 #: The engine's hooks: a validated answer for the jobs asking one question, and what a result line cost.
 Record = Callable[[list[Job], Outcome], None]
@@ -120,13 +109,12 @@ def line_body(summarizer: Summarizer, job: Job) -> dict[str, Any]:
     return request_body(summarizer.model, messages, Mode.JSON_SCHEMA, job.request.keys)
 
 
-def plan_batch(digests: Sequence[Digest], jobs: Sequence[Job], summarizer: Summarizer) -> BatchPlan:
+def plan_batch(jobs: Sequence[Job], summarizer: Summarizer) -> BatchPlan:
     """One line per distinct question, named after the first job that asks it."""
-    files = {id(digest): index for index, digest in enumerate(digests)}
     named: dict[str, list[Job]] = {}
     lines: list[RequestLine] = []
     for group in questions(jobs):
-        name = custom_id(files[id(group[0].digest)], group[0], named)
+        name = custom_id(group[0].file.index, group[0], named)
         named[name] = group
         lines.append(RequestLine(custom_id=name, body=line_body(summarizer, group[0])))
     return BatchPlan(lines=lines, jobs=named, work=work_identity(jobs))
@@ -238,7 +226,6 @@ class BatchRound:
 
 
 async def ask_batch(
-    digests: Sequence[Digest],
     jobs: Sequence[Job],
     *,
     client: openai.AsyncOpenAI,
@@ -255,7 +242,7 @@ async def ask_batch(
     fresh = [job for job in jobs if not _tried(journal, job)]
     if not fresh:
         return
-    plan = plan_batch(digests, fresh, summarizer)
+    plan = plan_batch(fresh, summarizer)
     batch = BatchRound(client, journal, summarizer, record, count, attempts=options.attempts)
     await batch.run(plan, wait=options.wait, poll_interval=options.poll_interval)
 
@@ -266,25 +253,6 @@ def _tried(journal: Journal, job: Job) -> bool:
     return known is not None and known[1] == DONE
 
 
-def price(model: str) -> tuple[float, float] | None:
-    """Live (input, output) dollars per million tokens; `openai/gpt-4o-2024-08-06` finds gpt-4o."""
-    name = model.rsplit("/", 1)[-1]
-    known = [m for m in PRICES if name == m or name.startswith(m + "-")]
-    return PRICES[max(known, key=len)] if known else None
-
-
 def batch_cost_note(report: RepairReport, model: str) -> str:
     """The dry-run estimate of what the planned requests cost live and through the Batch API."""
-    prompt = report.estimated_prompt_tokens
-    completion = COMPLETION_ESTIMATE * report.estimated_requests
-    tokens = f"~{prompt:,} prompt + ~{completion:,} completion tokens"
-    rates = price(model)
-    if rates is None:
-        return f"{tokens}; the Batch API costs 50% of the live price of {model}"
-    live = (prompt * rates[0] + completion * rates[1]) / 1_000_000
-    return f"{tokens}: about {_dollars(live)} live, {_dollars(live * BATCH_DISCOUNT)} with the Batch API"
-
-
-def _dollars(amount: float) -> str:
-    return f"${amount:,.2f}" if amount >= 0.1 else f"${amount:.4f}"
-
+    return estimate_cost(model, report.estimated_requests, report.estimated_prompt_tokens).describe()

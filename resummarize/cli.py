@@ -8,8 +8,8 @@ import difflib
 import os
 import re
 import sys
-from collections.abc import Coroutine, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Coroutine, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,7 @@ from resummarize.report import ScanReport, scan_table
 
 if TYPE_CHECKING:
     import openai
-    from tqdm import tqdm
 
-    from resummarize.plan import Run
     from resummarize.report import RepairReport
 
 EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
@@ -146,7 +144,11 @@ def _provider_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restore-missing", action="store_true",
                    help="also generate papers of the raw crawl file that the enhanced file lacks")
     p.add_argument("--backup", action="store_true", help="keep the original as FILE.bak")
-    p.add_argument("--dry-run", action="store_true", help="show the plan and a token estimate; no network, no key")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the plan, its tokens and cost live and with --batch; no network, no key")
+    p.add_argument("--price", type=_price, metavar="IN,OUT",
+                   help="dollars per million input and output tokens of --model, for the dry-run cost "
+                   "(default: a built-in table of OpenAI list prices)")
     p.add_argument("--cache", type=Path, metavar="FILE",
                    help="SQLite journal of validated answers (default: in the user cache directory)")
     p.add_argument("--prompts", type=Path, metavar="DIR", help="override the prompt templates")
@@ -172,6 +174,16 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
+
+
+def _price(value: str) -> tuple[float, float]:
+    try:
+        rates = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        rates = ()
+    if len(rates) != 2 or min(rates) < 0:
+        raise argparse.ArgumentTypeError("give two non-negative numbers, IN,OUT (dollars per million tokens)")
+    return rates[0], rates[1]
 
 
 def _positive_float(value: str) -> float:
@@ -229,6 +241,7 @@ def run_render(args: argparse.Namespace) -> int:
 
 def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     from resummarize.engine import repair
+    from resummarize.progress import Progress
     from resummarize.provider.prompts import load_prompts
     from resummarize.report import table
 
@@ -243,10 +256,9 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
 
             stack.enter_context(cassette(args.record or args.replay, "record" if args.record else "replay"))
         client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
-        bar = stack.enter_context(_progress())
+        bar = stack.enter_context(Progress.shown(skip_locked=args.no_wait))
         work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
-                      on_plan=lambda run: _planned(run, bar), on_result=lambda _: _tick(bar),
-                      on_lock=lambda path: _locked(path, bar, skip=args.no_wait))
+                      on_file=bar.read, on_plan=bar.planned, on_result=bar.result, on_lock=bar.locked)
         report = asyncio.run(_closing(work, client))
     if args.json:
         print(report.to_json(), end="")
@@ -271,6 +283,7 @@ def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
         backup=args.backup, restore_missing=args.restore_missing, batch=getattr(args, "batch", False),
         wait=getattr(args, "wait", False), poll_interval=getattr(args, "poll_interval", 30.0),
         report=getattr(args, "report", None), wait_for_lock=not getattr(args, "no_wait", False),
+        prices={args.model: args.price} if args.price else {},
     )
 
 
@@ -312,36 +325,6 @@ def _client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenA
     import openai
 
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
-
-
-def _planned(run: Run, bar: tqdm[Any]) -> None:
-    """Report the lines of the inputs that could not be used, as `scan` does, then size the bar."""
-    for digest in run.digests:
-        for line in diagnostic_lines(digest):
-            bar.write(line, file=sys.stderr)
-    bar.reset(total=len(run.jobs))
-
-
-def _locked(path: Path, bar: tqdm[Any], *, skip: bool) -> None:
-    what = "skipped" if skip else "waiting for"
-    bar.write(f"resummarize: {what} {path}: another resummarize run is repairing it"
-              + (" (--no-wait)" if skip else ""), file=sys.stderr)
-
-
-def _tick(bar: tqdm[Any]) -> None:
-    bar.update(1)
-
-
-@contextmanager
-def _progress() -> Iterator[tqdm[Any]]:
-    """A bar on stderr when it is a terminal; silent otherwise, and never on stdout."""
-    from tqdm import tqdm
-
-    bar: tqdm[Any] = tqdm(total=0, unit="paper", file=sys.stderr, disable=None, dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -75,3 +75,5 @@ class RepairOptions(BaseModel):
     report: Path | None = None
     #: A file another run holds the lock of is waited for; False leaves it out of this run (`--no-wait`).
     wait_for_lock: bool = True
+    #: Dollars per million (input, output) tokens by model, over the built-in table (the dry-run cost).
+    prices: dict[str, tuple[float, float]] = {}

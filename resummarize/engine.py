@@ -1,10 +1,13 @@
 """One lifecycle for every repair: plan -> answers -> files -> report.
 
-`repair` is the single entry point for live, batch, dry-run and worker passes. Answers come from the
-journal first, then (with `--batch`) from the Batch API, then live, one request per distinct question;
-every validated answer goes to the journal the moment it arrives. Files are written only at the end,
-atomically, and only when they changed, also when a fatal provider error stops the run. The first live
-request goes alone (it proves the key and settles the structured-output mode), then the pool fans out.
+`repair` is the single entry point for live, batch, dry-run and worker passes. A first pass plans every
+input (a bad input stops the run before any request) and keeps only counts. The run then works file by
+file: a file with work is read again, its answers come from the journal first, then (with `--batch`)
+from the Batch API, then live, one request per distinct question across files; the file is written the
+moment its last answer is validated, and let go. Every validated answer goes to the journal the moment it
+arrives. The pool stays full across file boundaries: a worker that finds no question waiting plans the
+next file. The first live request is streamed, and the pool fans out as soon as its response headers
+prove the key, the model and the output mode.
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import openai
-
-from resummarize.batch import ask_batch, batch_cost_note
 from resummarize.config import RepairOptions
+from resummarize.cost import estimate_cost
 from resummarize.digest import iter_digest_paths
 from resummarize.digest.model import Digest
 from resummarize.errors import (
@@ -32,19 +34,22 @@ from resummarize.errors import (
     UsageError,
     ValidationFailure,
 )
+from resummarize.estimate import Estimate
 from resummarize.journal import Journal, default_path
 from resummarize.lock import hold
-from resummarize.plan import Job, Run, estimate, prepare, questions
+from resummarize.outbox import Outbox, write_file
+from resummarize.plan import Job, PlannedFile, Run, prepare, questions, replan
 from resummarize.provider.prompts import PromptSet, load_prompts
 from resummarize.provider.request import Outcome
-from resummarize.provider.summarize import Summarizer
-from resummarize.provider.throttle import Throttle
-from resummarize.provider.wire import Negotiator
-from resummarize.rebase import Source, capture, reapply
 from resummarize.report import EntryResult, RepairReport, Usage
-from resummarize.writer import backup, check_targets, commit, write_atomic
+from resummarize.writer import check_targets
 
-__all__ = ["Engine", "RepairOptions", "Run", "repair"]
+if TYPE_CHECKING:
+    import openai
+
+    from resummarize.provider.summarize import Summarizer
+
+__all__ = ["Engine", "RepairOptions", "Run", "repair", "write_file"]
 
 #: A run whose first few papers all fail the same way is misconfigured: stop instead of burning on.
 BREAKER = 3
@@ -59,12 +64,14 @@ async def repair(
     prompts: PromptSet | None = None,
     on_result: Callable[[EntryResult], None] | None = None,
     on_plan: Callable[[Run], None] | None = None,
-    stop: threading.Event | None = None,
+    on_file: Callable[[PlannedFile], None] | None = None,
     on_lock: Callable[[Path], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> RepairReport:
     """Repair the digests under `paths`: the whole run, live, through the Batch API or as a dry run.
 
     `journal` is an open journal, a path to one, or None for the default in the user cache folder.
+    `on_file` hears of each input as the first pass plans it, `on_plan` of the whole plan.
     Each file is locked for the whole run (as the worker locks it): a file another run holds is waited
     for, or left out with `options.wait_for_lock` False; `on_lock` is told of each such file.
     Validated answers are written even when a fatal provider error ends the run; the `ProviderError`
@@ -81,7 +88,7 @@ async def repair(
         if files and not held:
             return RepairReport()
         return await _repair(held or inputs, options, client=client, journal=journal, prompts=prompts,
-                             on_result=on_result, on_plan=on_plan, stop=stop)
+                             on_result=on_result, on_plan=on_plan, on_file=on_file, stop=stop)
 
 
 async def _repair(
@@ -93,31 +100,45 @@ async def _repair(
     prompts: PromptSet | None,
     on_result: Callable[[EntryResult], None] | None,
     on_plan: Callable[[Run], None] | None,
+    on_file: Callable[[PlannedFile], None] | None,
     stop: threading.Event | None,
 ) -> RepairReport:
+    options = options or RepairOptions()
     prompts = prompts or load_prompts()
     started = time.monotonic()
-    run = prepare(list(paths), options, prompts)
-    targets = set() if options.dry_run else {options.out or Path(job.path) for job in run.jobs}
-    check_targets(targets, options.report, backup=options.backup and options.out is None)
-    if on_plan is not None:
-        on_plan(run)
     with _journal(journal, options.dry_run) as db:
         if options.dry_run:
-            estimate(run, db, prompts)
-            if options.batch:
-                run.report.note = batch_cost_note(run.report, options.model)
+            report = RepairReport()
+            run = prepare(list(paths), options, prompts, on_file=on_file,
+                          on_jobs=Estimate(db, prompts, report))
+            run.report.cached, run.report.estimated_requests = report.cached, report.estimated_requests
+            run.report.estimated_prompt_tokens = report.estimated_prompt_tokens
+            _cost(run.report, options)
+            if on_plan is not None:
+                on_plan(run)
             _write_report(run.report, options)
             return run.report
+        run = prepare(list(paths), options, prompts, on_file=on_file)
+        targets = {options.out or f.path for f in run.files if f.work}
+        check_targets(targets, options.report, backup=options.backup and options.out is None)
+        if on_plan is not None:
+            on_plan(run)
         if client is None:
             raise UsageError("no client: an API key or --replay is needed")
         engine = Engine(client, db, prompts, options, run.report, on_result=on_result, stop=stop)
         try:
-            await engine.answer(run)
+            await engine.run(run)
         except* RunStopped as group:  # a provider error (a replay miss too), a journal that cannot be written
-            raise _stopped(run, options, started, group) from None
+            raise _stopped(engine, run, options, started, group) from None
     _finish(run, options, started)
     return run.report
+
+
+def _cost(report: RepairReport, options: RepairOptions) -> None:
+    """The dry run's cost: tokens, live and Batch API prices (or "unknown price")."""
+    report.estimate = estimate_cost(options.model, report.estimated_requests, report.estimated_prompt_tokens,
+                                    options.prices)
+
 
 
 @contextmanager
@@ -132,7 +153,7 @@ def _journal(given: Journal | Path | None, dry_run: bool) -> Iterator[Journal]:
 
 
 class Engine:
-    """Gets an answer for every job of a run: from the journal, the Batch API, or live requests."""
+    """Gets an answer for every job of a run, file by file: from the journal, the Batch API, or live."""
 
     def __init__(
         self,
@@ -145,28 +166,82 @@ class Engine:
         on_result: Callable[[EntryResult], None] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
+        from resummarize.provider.summarize import Summarizer
+        from resummarize.provider.throttle import Throttle
+        from resummarize.provider.wire import Negotiator
+
         self.client = client
         self.journal = journal
+        self.prompts = prompts
         self.options = options
         self.report = report
         self.on_result = on_result
         self.stop = stop or threading.Event()
-        self.summarizer = Summarizer(
+        self.summarizer: Summarizer = Summarizer(
             client, model=options.model, prompts=prompts, placeholders=options.settings.placeholders(),
             throttle=Throttle(options.concurrency, options.rpm), negotiator=Negotiator(),
             reasks=options.reasks, attempts=options.attempts, timeout=options.timeout,
         )
+        self.outbox = Outbox(options, report)
         self._failures: list[str] = []
         self._successes = 0
+        self._files: deque[PlannedFile] = deque()
+        self._queue: deque[list[Job]] = deque()
+        self._asking: dict[str, list[Job]] = {}  # questions in flight or queued, by key digest
 
-    async def answer(self, run: Run) -> None:
-        """Journal first, then the Batch API when asked for, then live for whatever is left."""
-        asked = [job for job in run.jobs if not self.from_journal(job)]
-        if self.options.batch and asked:
-            await ask_batch(run.digests, asked, client=self.client, journal=self.journal,
-                            summarizer=self.summarizer, options=self.options, record=self.answered,
-                            count=self.report.totals.add)
-        await self.ask([job for job in asked if job.outcome is None])
+    async def run(self, run: Run) -> None:
+        """Every file with work, in order: through a batch first when asked for, then live."""
+        self._files = deque(f for f in run.files if f.work)
+        if self.options.batch and self._files:
+            await self._batch_pass()
+        await self.ask()
+
+    async def _batch_pass(self) -> None:
+        """One batch for every question the journal cannot answer; files it completes are written."""
+        from resummarize.batch import ask_batch
+
+        asked: list[Job] = []
+        for planned in self._files:
+            digest, jobs = self._replan(planned)
+            if digest is None or jobs is None:
+                continue
+            self.outbox.open(planned, jobs, digest, keep=False)  # read again when the file is written
+            asked += [job for job in jobs if not self.from_journal(job)]
+        self._files.clear()
+        if asked:
+            await ask_batch(asked, client=self.client, journal=self.journal, summarizer=self.summarizer,
+                            options=self.options, record=self.answered, count=self.report.totals.add)
+        left = [job for job in asked if job.outcome is None]
+        for group in questions(left):
+            self._asking[group[0].key.digest()] = group
+            self._queue.append(group)
+
+    def _replan(self, planned: PlannedFile) -> tuple[Digest | None, list[Job] | None]:
+        try:
+            return replan(planned, self.options, self.prompts)
+        except InputError as exc:  # changed since the first pass: its entries fail, the run goes on
+            self._emit(EntryResult(id="*", path=str(planned.path), status="failed", attempts=0, error=str(exc)))
+            return None, None
+
+    def _next(self) -> list[Job] | None:
+        """The next question to ask; when none is waiting, the next file with work is read and planned
+        (journal answers settle at once, a question already asked for another file joins it)."""
+        while not self._queue and self._files:
+            planned = self._files.popleft()
+            digest, jobs = self._replan(planned)
+            if digest is None or jobs is None:
+                continue
+            self.outbox.open(planned, jobs, digest)
+            for job in jobs:
+                if self.from_journal(job):
+                    continue
+                group = self._asking.get(job.key.digest())
+                if group is not None:
+                    group.append(job)  # the same paper listed on another day: one request serves both
+                else:
+                    group = self._asking[job.key.digest()] = [job]
+                    self._queue.append(group)
+        return self._queue.popleft() if self._queue else None
 
     def from_journal(self, job: Job) -> bool:
         """Serve a job from the journal (counted as cached); False when it must be asked."""
@@ -180,39 +255,57 @@ class Engine:
         job.outcome = Outcome(fields=fields, attempts=0)
         self.report.cached += 1
         self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=0))
+        self.outbox.settle(job)
         return True
 
-    async def ask(self, jobs: Sequence[Job]) -> None:
-        """Ask live; the same question is asked once per run, the first one alone."""
-        live = deque(questions(jobs))
-        if not live or self.stop.is_set():
-            return
-        await self._one(live.popleft())  # alone: proves the key, settles the mode
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(self.options.concurrency, len(live))):
-                group.create_task(self._worker(live))
+    async def ask(self) -> None:
+        """Ask live; the first question alone until its response proves the key, model and mode."""
+        first = None if self.stop.is_set() else self._next()
+        if first is not None:
+            proved = asyncio.Event()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._lead(first, proved))
+                await proved.wait()  # set by the probe's headers, or when it ended either way
+                await asyncio.sleep(0)  # a probe that failed fatally cancels the group here
+                for _ in range(self.options.concurrency - 1):
+                    group.create_task(self._worker())
+        self.outbox.flush()
 
-    async def _worker(self, queue: deque[list[Job]]) -> None:
-        while queue and not self.stop.is_set():  # a stop lets requests in flight finish
-            await self._one(queue.popleft())
+    async def _lead(self, first: list[Job], proved: asyncio.Event) -> None:
+        """The probe, then one worker like the others."""
+        await self._one(first, proved)
+        await self._worker()
 
-    async def _one(self, jobs: list[Job]) -> None:
+    async def _worker(self) -> None:
+        while not self.stop.is_set():  # a stop lets requests in flight finish
+            jobs = self._next()
+            if jobs is None:
+                return
+            await self._one(jobs)
+
+    async def _one(self, jobs: list[Job], proved: asyncio.Event | None = None) -> None:
         """One question; its answer serves every job that asks it (a paper listed twice)."""
         try:
-            outcome = await self.summarizer.summarize(jobs[0].request)
+            outcome = await self.summarizer.summarize(jobs[0].request, proved=proved)
         except SummaryError as exc:
+            self._asking.pop(jobs[0].key.digest(), None)
             self.report.totals.add(exc.usage)
             for job in jobs:
                 self._emit(EntryResult(id=job.entry.id, path=job.path, status="failed",
                                        attempts=exc.attempts, error=exc.reason))
+                self.outbox.settle(job)
             self._trip(exc)
             return
         except ProviderError as exc:
             self.report.totals.add(Usage(requests=exc.requests))
             exc.requests = self.report.totals.requests
             raise
+        finally:
+            if proved is not None:
+                proved.set()  # answered or failed: the others need not wait any longer
         self._successes += 1
         self.report.totals.add(outcome.usage)
+        self._asking.pop(jobs[0].key.digest(), None)
         self.answered(jobs, outcome)
 
     def answered(self, jobs: list[Job], outcome: Outcome) -> None:
@@ -221,6 +314,7 @@ class Engine:
         for job in jobs:
             job.outcome = outcome
             self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=outcome.attempts))
+            self.outbox.settle(job)
         self.journal.put(jobs[0].key, outcome.fields)
 
     def _trip(self, exc: SummaryError) -> None:
@@ -239,75 +333,23 @@ class Engine:
         if self.on_result is not None:
             self.on_result(result)
 
-
-def apply(run: Run) -> list[Digest]:
-    """Write every validated answer into its digest; returns the digests that changed."""
-    changed: dict[int, Digest] = {}
-    for job in run.jobs:
-        if job.outcome is None or job.index is None:
-            continue
-        job.digest.set_fields(job.index, {k: job.outcome.fields[k] for k in job.apply})
-        changed[id(job.digest)] = job.digest
-    for digest in run.digests:
-        inserts = [j for j in run.jobs if j.digest is digest and j.index is None and j.outcome is not None]
-        if inserts:
-            _insert_missing(digest, inserts)
-            changed[id(digest)] = digest
-    return [d for d in run.digests if id(d) in changed]
-
-
-def _insert_missing(digest: Digest, jobs: list[Job]) -> None:
-    """Insert restored papers after the paper that precedes them in the raw crawl."""
-    for job in jobs:
-        assert job.outcome is not None
-        entry = job.entry.model_copy(update={"fields": dict(job.outcome.fields)})
-        digest.insert(_position(digest, job), entry, raw=job.raw)
+    def unfinished(self, reason: str) -> None:
+        """A fatal stop: name every entry left unrepaired (files not reached are planned again to list
+        them), after writing what was validated."""
+        left = self.outbox.pending()
+        self.outbox.flush()
+        done = {(e.id, e.path) for e in self.report.entries}
+        for planned in self._files:
+            with suppress(InputError):
+                left += replan(planned, self.options, self.prompts)[1]
+        for job in left:
+            if job.outcome is None and (job.entry.id, job.path) not in done:
+                done.add((job.entry.id, job.path))
+                self.report.record(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=0,
+                                               error=f"not attempted: {reason}"))
 
 
-def _position(digest: Digest, job: Job) -> int:
-    """After the nearest paper that precedes this one in the raw crawl and is already in the digest."""
-    positions = {e.id: i for i, e in enumerate(digest.entries)}
-    for paper_id in reversed(job.raw_order[: job.raw_index]):
-        if paper_id in positions:
-            return positions[paper_id] + 1
-    return 0 if positions else len(digest.entries)
-
-
-def write(run: Run, options: RepairOptions, report: RepairReport) -> None:
-    """Apply what was validated and write each digest that changed; one changed on disk meanwhile gets
-    the answers applied to what it holds now (see `rebase`)."""
-    jobs: dict[int, list[Job]] = {}
-    for job in run.jobs:
-        jobs.setdefault(id(job.digest), []).append(job)
-    sources = {key: capture(group[0].digest, group) for key, group in jobs.items()
-               if any(job.outcome is not None for job in group)}
-    for digest in apply(run):
-        assert digest.path is not None
-        target = options.out or digest.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if options.out is not None:
-            write_atomic(target, digest.to_bytes())
-        else:
-            if options.backup:
-                backup(digest.path)
-            _commit(digest, jobs[id(digest)], sources[id(digest)], report)
-        report.written.append(str(target))
-
-
-def _commit(digest: Digest, jobs: list[Job], source: Source, report: RepairReport) -> None:
-    assert digest.path is not None
-    path, fmt = digest.path, digest.format
-    commit(path, digest.to_bytes(), source.snapshot, lambda now: reapply(now, path, fmt, jobs, source))
-    for paper_id in source.changed:
-        report.revoke(paper_id, str(path), "changed on disk by another writer during the repair: left as it "
-                      "is now (the answer is in the journal)")
-
-
-def _finish(run: Run, options: RepairOptions, started: float, stopped_by: str | None = None) -> None:
-    """Apply what was validated, write the digests that changed, and the report file when asked."""
-    write(run, options, run.report)
-    if stopped_by is not None:
-        _unfinished(run, stopped_by)
+def _finish(run: Run, options: RepairOptions, started: float) -> None:
     run.report.wall_time = time.monotonic() - started
     _write_report(run.report, options)
 
@@ -316,29 +358,23 @@ def _write_report(report: RepairReport, options: RepairOptions) -> None:
     """The report file; failing after digests were written is a `ReportError`, not an input error."""
     if options.report is None:
         return
+    from resummarize.writer import write_atomic
+
     try:
         write_atomic(options.report, report.to_json().encode())
     except InputError as exc:
         raise ReportError(options.report, exc.message, written=len(report.written)) from exc
 
 
-def _unfinished(run: Run, reason: str) -> None:
-    """List the entries a fatal stop left unrepaired, so the report names every one of them."""
-    done = {(e.id, e.path) for e in run.report.entries}
-    for job in run.jobs:
-        if job.outcome is None and (job.entry.id, job.path) not in done:
-            run.report.record(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=0,
-                                          error=f"not attempted: {reason}"))
-
-
 def _stopped(
-    run: Run, options: RepairOptions, started: float, group: BaseExceptionGroup[RunStopped]
+    engine: Engine, run: Run, options: RepairOptions, started: float, group: BaseExceptionGroup[RunStopped]
 ) -> RunStopped:
     """A fatal stop keeps what was validated and names every entry left unrepaired in its report."""
     fatal = group.exceptions[0]
     assert isinstance(fatal, RunStopped)
+    engine.unfinished(str(fatal))
     try:
-        _finish(run, options, started, stopped_by=str(fatal))
+        _finish(run, options, started)
     except ReportError as exc:  # the stop is what the user must hear about; the report's fate goes with it
         fatal.args = (f"{fatal}; and {exc}",)
     fatal.requests = run.report.totals.requests

@@ -1,13 +1,15 @@
 """Inputs -> verdicts -> jobs: what each digest needs (the read-only scan) and what to ask the model.
 
-Files are read one at a time and dropped while scanning, so memory does not grow with the size of a
-`data/` folder. A repair plans every input before the first request: a bad input stops the run early.
+Files are read one at a time and dropped, both while scanning and while planning a repair, so memory
+does not grow with the size of a `data/` folder: a repair keeps the jobs (the questions and where their
+answers go), never the digests, and reads a file again only to write it. Every input is planned before
+the first request, so a bad input still stops the run before any request is made.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read
 from resummarize.digest.jsonl import entry_from, field_keys, printable
 from resummarize.digest.model import FIELDS, Digest, Entry, canonical
 from resummarize.errors import InputError, UsageError
-from resummarize.journal import AnswerKey, Journal
+from resummarize.journal import AnswerKey
 from resummarize.language import Language, resolve
 from resummarize.provider.request import Outcome, SummaryRequest
 from resummarize.report import EntryResult, FileScan, NeedsRepair, RepairReport, ScanReport, Totals
@@ -30,7 +32,7 @@ from resummarize.report import EntryResult, FileScan, NeedsRepair, RepairReport,
 if TYPE_CHECKING:
     from resummarize.provider.prompts import PromptSet
 
-__all__ = ["FileScan", "Job", "Plan", "Run", "ScanReport", "Totals", "prepare", "scan", "scan_paths"]
+__all__ = ["FileScan", "Job", "Plan", "PlannedFile", "Run", "ScanReport", "Totals", "prepare", "scan", "scan_paths"]
 
 
 class Plan(BaseModel):
@@ -189,10 +191,24 @@ def totals(files: Iterable[FileScan]) -> Totals:
 
 
 @dataclass
+class PlannedFile:
+    """A digest as the plan saw it, without its entries: where it is, which bytes were planned (so a
+    file changed meanwhile is never written over), and the lines that could not be used."""
+
+    path: Path
+    index: int
+    entries: int
+    diagnostics: list[str] = field(default_factory=list)
+    #: Jobs that will be asked (counted by the first pass), and the ids of the papers restored among them.
+    work: int = 0
+    restored: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Job:
     """One paper to ask about; `apply` names the file keys its answer will replace."""
 
-    digest: Digest
+    file: PlannedFile
     index: int | None  # None: a missing paper to insert
     entry: Entry
     request: SummaryRequest
@@ -206,37 +222,69 @@ class Job:
 
     @property
     def path(self) -> str:
-        return str(self.digest.path)
+        return str(self.file.path)
 
 
 @dataclass
 class Run:
-    """Every input loaded, the jobs planned for them, and the report the run fills in."""
+    """Every input planned (its digest already let go), the jobs, and the report the run fills in."""
 
-    digests: list[Digest]
-    jobs: list[Job]
+    files: list[PlannedFile]
     report: RepairReport = field(default_factory=RepairReport)
 
 
-def prepare(paths: Sequence[Path], options: RepairOptions, prompts: PromptSet) -> Run:
-    """Load every input and plan the work; any bad input raises before a request is made."""
-    files = list(iter_digest_paths(paths))
-    if options.out is not None and len(files) != 1:
+def prepare(
+    paths: Sequence[Path], options: RepairOptions, prompts: PromptSet,
+    on_file: Callable[[PlannedFile], None] | None = None,
+    on_jobs: Callable[[list[Job]], None] | None = None,
+) -> Run:
+    """The first pass: plan every input, one file at a time, and let each go; any bad input raises here,
+    before a request is made. Only counts are kept (the run re-reads a file with work when it gets to
+    it); `on_jobs` sees each file's askable jobs (the dry-run estimate), `on_file` each file planned."""
+    names = list(iter_digest_paths(paths))
+    if options.out is not None and len(names) != 1:
         raise UsageError("--out takes a single input file")
     placeholders = options.settings.placeholders()
-    digests, jobs = [], []
-    for path in files:
-        digest = load_digest(path)
-        digests.append(digest)
-        jobs += _jobs_for(digest, options, prompts, placeholders)
-    problems = {id(job): problem for job in jobs if (problem := unaskable(job)) is not None}
-    run = Run(digests=digests, jobs=[job for job in jobs if id(job) not in problems])
-    run.report.totals.needs_repair = len(jobs)
-    for job in jobs:
-        if id(job) in problems:
-            run.report.record(EntryResult(id=printable(job.entry.id), path=job.path, status="failed",
-                                          attempts=0, error=problems[id(job)]))
+    run = Run(files=[])
+    for index, path in enumerate(names):
+        with collector_paused():
+            digest = load_digest(path)
+            planned = PlannedFile(path=path, index=index,
+                                  entries=len(digest.entries), diagnostics=diagnostic_lines(digest))
+            jobs = _jobs_for(digest, planned, options, prompts, placeholders)
+            del digest
+            askable = _askable(jobs, run.report)
+        planned.work = len(askable)
+        planned.restored = [job.entry.id for job in askable if job.index is None]
+        run.report.totals.needs_repair += len(jobs)
+        run.files.append(planned)
+        if on_jobs is not None:
+            on_jobs(askable)
+        if on_file is not None:
+            on_file(planned)
     return run
+
+
+def replan(planned: PlannedFile, options: RepairOptions, prompts: PromptSet) -> tuple[Digest, list[Job]]:
+    """A file with work, read again when the run gets to it: its digest and askable jobs, planned on
+    what it holds now (a pipeline may have appended to it since the first pass)."""
+    with collector_paused():
+        digest = load_digest(planned.path)
+        jobs = _jobs_for(digest, planned, options, prompts, options.settings.placeholders())
+    return digest, [job for job in jobs if unaskable(job) is None]
+
+
+def _askable(jobs: list[Job], report: RepairReport) -> list[Job]:
+    """The jobs that can be asked; each of the others fails alone in the report, naming why."""
+    kept = []
+    for job in jobs:
+        problem = unaskable(job)
+        if problem is None:
+            kept.append(job)
+        else:
+            report.record(EntryResult(id=printable(job.entry.id), path=job.path, status="failed",
+                                      attempts=0, error=problem))
+    return kept
 
 
 def unaskable(job: Job) -> str | None:
@@ -249,13 +297,15 @@ def unaskable(job: Job) -> str | None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            where = f"{job.digest.path}:{entry.line}" if entry.line else str(job.digest.path)
+            where = f"{job.path}:{entry.line}" if entry.line else job.path
             return (f"{where}: the {name} holds a lone surrogate (U+{ord(text[exc.start]):04X}), not valid "
                     "Unicode: fix the input")
     return None
 
 
-def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks: Placeholders) -> list[Job]:
+def _jobs_for(
+    digest: Digest, planned: PlannedFile, options: RepairOptions, prompts: PromptSet, marks: Placeholders
+) -> list[Job]:
     plan = plan_digest(digest, options.settings, marks)
     check_language(digest, plan, options.settings, marks)
     language = resolve(plan.language)
@@ -268,11 +318,11 @@ def _jobs_for(digest: Digest, options: RepairOptions, prompts: PromptSet, marks:
         broken = {canonical(key) for key in verdict.fields}
         keys = ask if verdict.whole_entry or verdict.refused else tuple(k for k in ask if canonical(k) in broken)
         existing = {k: entry.fields[k] for k in ask if k in entry.fields} if strategy == "translate" else None
-        jobs.append(_job(digest, index, entry, language, strategy, existing, keys, options, prompts, ask=ask))
+        jobs.append(_job(planned, index, entry, language, strategy, existing, keys, options, prompts, ask=ask))
     if options.restore_missing and plan.raw_problem is not None:
         raise InputError(plan.raw_file, f"cannot restore missing papers: {plan.raw_problem}")
     if options.restore_missing and plan.missing and plan.raw_file is not None:
-        jobs += _restore_jobs(digest, plan, language, options, prompts)
+        jobs += _restore_jobs(digest, planned, plan, language, options, prompts)
     return jobs
 
 
@@ -284,18 +334,20 @@ def _own_keys(entry: Entry, file_keys: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _restore_jobs(
-    digest: Digest, plan: Plan, language: Language, options: RepairOptions, prompts: PromptSet
+    digest: Digest, planned: PlannedFile, plan: Plan, language: Language, options: RepairOptions,
+    prompts: PromptSet,
 ) -> list[Job]:
     """Jobs for the papers of the raw crawl that the enhanced file dropped."""
     assert plan.raw_file is not None
     keys = tuple(digest.entries[0].fields) if digest.entries else FIELDS
-    objects = {str(obj["id"]): obj for obj in read_raw_objects(plan.raw_file)}
+    wanted = set(plan.missing)
+    objects = {str(obj["id"]): obj for obj in read_raw_objects(plan.raw_file) if str(obj["id"]) in wanted}
     place = {paper_id: i for i, paper_id in enumerate(plan.raw_order)}
     jobs = []
     for paper_id in plan.missing:
         entry, _ = entry_from(objects[paper_id], 0, enhanced=False)
         entry = entry.model_copy(update={"fields": dict.fromkeys(keys, "")})
-        job = _job(digest, None, entry, language, "regenerate", None, keys, options, prompts)
+        job = _job(planned, None, entry, language, "regenerate", None, keys, options, prompts)
         job.raw, job.raw_order, job.raw_index = objects[paper_id], plan.raw_order, place[paper_id]
         jobs.append(job)
     return jobs
@@ -309,7 +361,7 @@ def _strategy(verdict: EntryVerdict, wanted: Strategy) -> Strategy:
 
 
 def _job(
-    digest: Digest, index: int | None, entry: Entry, language: Language, strategy: Strategy,
+    planned: PlannedFile, index: int | None, entry: Entry, language: Language, strategy: Strategy,
     existing: dict[str, str] | None, keys: tuple[str, ...], options: RepairOptions, prompts: PromptSet,
     ask: tuple[str, ...] = (),
 ) -> Job:
@@ -321,7 +373,7 @@ def _job(
         paper_id=entry.id, title=entry.title, abstract=entry.abstract, language=language.name,
         model=options.model, prompt_version=prompts.version, strategy=strategy, answer_keys=request.keys,
     )
-    return Job(digest=digest, index=index, entry=entry, request=request, key=key, apply=keys)
+    return Job(file=planned, index=index, entry=entry, request=request, key=key, apply=keys)
 
 
 def questions(jobs: Iterable[Job]) -> list[list[Job]]:
@@ -330,22 +382,3 @@ def questions(jobs: Iterable[Job]) -> list[list[Job]]:
     for job in jobs:
         groups.setdefault(job.key.digest(), []).append(job)
     return list(groups.values())
-
-
-def estimate(run: Run, journal: Journal, prompts: PromptSet) -> None:
-    """The dry run: how many answers the journal holds, and what asking for the rest would take."""
-    unanswered = [group for group in questions(run.jobs) if journal.get(group[0].key) is None]
-    run.report.cached = len(run.jobs) - sum(len(group) for group in unanswered)
-    run.report.estimated_requests = len(unanswered)
-    run.report.estimated_prompt_tokens = estimate_prompt_tokens([group[0] for group in unanswered], prompts)
-
-
-def estimate_prompt_tokens(jobs: Sequence[Job], prompts: PromptSet) -> int:
-    """About four characters a token: good enough to tell a user what a run will cost."""
-    chars = 0
-    for job in jobs:
-        r = job.request
-        messages = prompts.render(r.strategy, paper_id=r.paper_id, title=r.title, abstract=r.abstract,
-                                  language=r.language, existing=r.existing, schema_hint=None, keys=r.keys)
-        chars += sum(len(str(m["content"])) for m in messages)
-    return chars // 4

@@ -69,7 +69,7 @@ def reapply(current: bytes, path: Path, fmt: str, jobs: Sequence[Job], source: S
     for job in inserts:
         assert job.outcome is not None
         entry = job.entry.model_copy(update={"fields": dict(job.outcome.fields)})
-        fresh.insert(_position(fresh, job), entry, raw=job.raw)
+        fresh.insert(position(fresh, job), entry, raw=job.raw)
     return fresh.to_bytes()
 
 
@@ -78,7 +78,7 @@ def _same(now: Entry, then: Entry) -> bool:
     return now.model_dump(include=keep) == then.model_dump(include=keep)
 
 
-def _position(digest: Digest, job: Job) -> int:
+def position(digest: Digest, job: Job) -> int:
     """After the nearest paper that precedes this one in the raw crawl and is in the digest now."""
     positions = {e.id: i for i, e in enumerate(digest.entries)}
     for paper_id in reversed(job.raw_order[: job.raw_index]):

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from resummarize.cost import CostEstimate, dollars
+
 
 class NeedsRepair(BaseModel):
     id: str
@@ -89,8 +91,10 @@ class RepairReport(BaseModel):
     written: list[str] = Field(default_factory=list, exclude=True)
     estimated_requests: int = Field(default=0, exclude=True)
     estimated_prompt_tokens: int = Field(default=0, exclude=True)
-    #: A line the closing table adds below its rows (the Batch API cost estimate of a dry run).
+    #: A line the closing table adds below its rows (the cost estimate of a dry run).
     note: str = Field(default="", exclude=True)
+    #: A dry run's estimate (tokens, dollars live and with the Batch API); only dry runs carry it.
+    estimate: CostEstimate | None = None
 
     def record(self, result: EntryResult) -> None:
         self.entries.append(result)
@@ -109,7 +113,7 @@ class RepairReport(BaseModel):
                 return
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2) + "\n"
+        return self.model_dump_json(indent=2, exclude={"estimate"} if self.estimate is None else None) + "\n"
 
 
 def table(report: RepairReport, *, dry_run: bool = False) -> str:
@@ -120,6 +124,12 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
         rows.append(("answers in journal", str(report.cached)))
         rows.append(("requests to make", str(report.estimated_requests)))
         rows.append(("estimated prompt tokens", f"{report.estimated_prompt_tokens:,}"))
+        if report.estimate is not None:
+            e = report.estimate
+            rows.append(("estimated completion tokens", f"{e.completion_tokens:,}"))
+            unknown = f"unknown price for {e.model} (--price IN,OUT)"
+            rows.append(("estimated cost, live", unknown if e.live_usd is None else dollars(e.live_usd)))
+            rows.append(("estimated cost, --batch", unknown if e.batch_usd is None else dollars(e.batch_usd)))
     else:
         rows += [
             ("repaired", f"{t.repaired} ({report.cached} from journal)"),

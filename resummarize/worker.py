@@ -34,7 +34,7 @@ from resummarize.errors import InputError, RunStopped, UsageError
 from resummarize.journal import Journal
 from resummarize.language import Language, resolve
 from resummarize.lock import file_lock
-from resummarize.plan import Run, diagnostic_lines
+from resummarize.plan import PlannedFile
 from resummarize.provider.prompts import PromptSet
 from resummarize.report import RepairReport
 from resummarize.writer import write_atomic
@@ -225,15 +225,14 @@ class Worker:
         self.seen[path] = before  # a malformed file is retried only once it changes
         restored: set[str] = set()
 
-        def plan(run: Run) -> None:
-            restored.update(job.entry.id for job in run.jobs if job.index is None)
-            for digest in run.digests:
-                for line in diagnostic_lines(digest):
-                    self.log(line)
+        def plan(planned: PlannedFile) -> None:
+            restored.update(planned.restored)
+            for line in planned.diagnostics:
+                self.log(line)
 
         try:
             report = await repair([path], self.options, client=client, journal=self.journal,
-                                  prompts=self.prompts, on_plan=plan, stop=self.stop)
+                                  prompts=self.prompts, on_file=plan, stop=self.stop)
         except RunStopped as exc:
             if isinstance(exc.report, RepairReport):
                 self._done(path, exc.report, restored, markdown, summary)

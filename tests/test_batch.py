@@ -22,6 +22,7 @@ from resummarize.batch import (
     work_identity,
 )
 from resummarize.config import RepairOptions, Settings
+from resummarize.cost import estimate_cost
 from resummarize.engine import repair
 from resummarize.errors import BatchPending, ProviderError
 from resummarize.journal import Journal
@@ -66,7 +67,9 @@ def copy(corpus_dir: Path, target: Path, names: Sequence[str] = ()) -> Path:
 
 
 def jobs_of(folder: Path) -> list[Job]:
-    return prepare([folder], RepairOptions(), load_prompts()).jobs
+    jobs: list[Job] = []
+    prepare([folder], RepairOptions(), load_prompts(), on_jobs=jobs.extend)
+    return jobs
 
 
 def needs_repair(folder: Path) -> int:
@@ -125,7 +128,9 @@ async def test_lines_ask_what_the_live_path_asks(corpus_dir: Path, tmp_path: Pat
     assert create["endpoint"] == CHAT and create["completion_window"] == "24h"
     with FakeProvider() as fake, Journal(tmp_path / "live.sqlite3") as journal:
         await repair([live_folder], RepairOptions(), client=connect(fake), journal=journal, prompts=load_prompts())
-        live = {r.paper_id: r.body for r in fake.requests}
+        # the run's first request is streamed (the probe): otherwise the same body
+        live = {r.paper_id: {k: v for k, v in r.body.items() if k not in ("stream", "stream_options")}
+                for r in fake.requests}
 
     assert len(jobs) == 11 and len(lines) == QUESTIONS  # a paper listed twice is asked once
     assert {CUSTOM_ID.sub(r"\3", line["custom_id"]) for line in lines} == {job.entry.id for job in jobs}
@@ -133,7 +138,7 @@ async def test_lines_ask_what_the_live_path_asks(corpus_dir: Path, tmp_path: Pat
         found = CUSTOM_ID.match(line["custom_id"])
         assert found is not None and len(line["custom_id"]) <= CUSTOM_ID_LIMIT
         file_index, where, paper = found.groups()
-        assert any(Path(str(j.digest.path)).name == files[int(file_index)] and str(j.index) == where
+        assert any(j.file.path.name == files[int(file_index)] and str(j.index) == where
                    and j.entry.id == paper for j in jobs)
         assert (line["method"], line["url"]) == ("POST", CHAT)
         body = line["body"]
@@ -280,6 +285,9 @@ def test_cost_note_compares_live_and_batch() -> None:
     assert batch_cost_note(report, "gpt-4o") == (
         "~100,000 prompt + ~3,000 completion tokens: about $0.28 live, $0.14 with the Batch API"
     )
-    assert batch_cost_note(report, "local-llama").endswith("the Batch API costs 50% of the live price of local-llama")
+    unknown = batch_cost_note(report, "local-llama")
+    assert unknown.endswith("unknown price for local-llama (set one with --price IN,OUT)")
+    priced = estimate_cost("local-llama", 10, 100_000, {"local-llama": (1.0, 2.0)})  # --price 1,2
+    assert (priced.live_usd, priced.batch_usd) == (pytest.approx(0.106), pytest.approx(0.053))
     assert price("gpt-4o-mini-2024-07-18") == (0.15, 0.60) and price("openai/gpt-4o") == (2.50, 10.00)
     assert price("gpt-4o-audio") == (2.50, 10.00) and price("o3") is None

@@ -229,3 +229,72 @@ async def test_the_learnt_limit_holds_the_sixty_second_window() -> None:
 
     await time.run(request(0.0), request(1.0), request(2.0), request(2.5), request(3.0))
     assert started == pytest.approx([0.0, 1.0, 2.0, 60.0 + MARGIN, 61.0 + MARGIN])
+
+
+class WindowProvider:
+    """A provider with a sliding 60 s request window that announces it the way the fake and OpenAI do:
+    `x-ratelimit-limit/remaining/reset-requests` on every answer, a 429 with Retry-After beyond it."""
+
+    def __init__(self, time: VirtualTime, limit: int, latency: float, transit: float) -> None:
+        self.time, self.limit, self.latency, self.transit = time, limit, latency, transit
+        self.window: list[float] = []
+        self.refused = 0
+        self.served = 0
+
+    def _headers(self) -> dict[str, str]:
+        now = self.time.now
+        self.window = [t for t in self.window if t > now - 60]
+        reset = self.window[0] + 60 - now if self.window else 0.0
+        return {"x-ratelimit-limit-requests": str(self.limit),
+                "x-ratelimit-remaining-requests": str(self.limit - len(self.window)),
+                "x-ratelimit-reset-requests": f"{reset:.3f}s"}
+
+    async def request(self, throttle: Throttle) -> None:
+        while True:
+            async with throttle.slot():
+                await self.time.sleep(self.transit)  # the way to the provider: it counts on arrival
+                headers = self._headers()
+                if len(self.window) >= self.limit:
+                    self.refused += 1
+                    retry = self.window[0] + 60 - self.time.now
+                    await self.time.sleep(self.transit)
+                    throttle.observe(headers)
+                    throttle.pause(retry)
+                    continue
+                self.window.append(self.time.now)
+                headers = self._headers()
+                await self.time.sleep(self.latency)
+                self.served += 1
+            throttle.observe(headers)
+            return
+
+
+@pytest.mark.parametrize("transit", [0.0, 0.05, 0.3])
+async def test_a_sliding_window_is_kept_under_not_at(transit: float) -> None:
+    """192 requests against 120 a minute: at most 3 % answered 429, within 1.15 x the fastest schedule
+    the window allows (120 at once, the rest as the first ones leave the window)."""
+    time = VirtualTime()
+    throttle = time.throttle(8)
+    provider = WindowProvider(time, limit=120, latency=0.2, transit=transit)
+    await time.run(*(provider.request(throttle) for _ in range(192)))
+    fastest = 60.0 + provider.latency + 2 * transit
+    assert provider.served == 192
+    assert provider.refused <= 0.03 * 192
+    assert time.now <= 1.15 * fastest
+
+
+async def test_the_token_window_is_honoured_like_the_request_window() -> None:
+    """A token budget: once `x-ratelimit-remaining-tokens` is spent, the next request waits for its reset;
+    with the per-minute token limit named, our own record of tokens sent keeps the window."""
+    time = VirtualTime()
+    throttle = time.throttle(8)
+    throttle.observe({"x-ratelimit-limit-tokens": "1000", "x-ratelimit-remaining-tokens": "1000",
+                      "x-ratelimit-reset-tokens": "60s"})
+    started: list[float] = []
+
+    async def request() -> None:
+        async with throttle.slot(tokens=400):
+            started.append(time.now)
+
+    await time.run(*(request() for _ in range(3)))
+    assert started == pytest.approx([0.0, 0.0, 60.0 + MARGIN])  # 400 + 400 fit; 1200 would not

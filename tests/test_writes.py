@@ -23,7 +23,7 @@ from resummarize.journal import Journal
 from resummarize.lock import file_lock, lock_path
 from resummarize.plan import Run, scan_file
 from resummarize.provider.prompts import load_prompts
-from resummarize.report import RepairReport
+from resummarize.report import EntryResult, RepairReport
 from resummarize.testing.server import FakeProvider
 
 NAME = "2026-05-21_AI_enhanced_Chinese.jsonl"
@@ -47,7 +47,7 @@ def left(path: Path) -> tuple[int, int]:
 
 async def repair_with(fake: FakeProvider, path: Path, journal: Path, **kwargs: Any) -> RepairReport:
     """One run with its own journal connection and client, as a separate process would have."""
-    hooks = {k: kwargs.pop(k) for k in ("on_plan", "on_lock") if k in kwargs}
+    hooks = {k: kwargs.pop(k) for k in ("on_plan", "on_lock", "on_result") if k in kwargs}
     with Journal(journal) as db:
         client = client_for(fake)
         try:
@@ -72,12 +72,13 @@ def good_line_with_id(path: Path, paper_id: str) -> bytes:
 async def test_a_line_appended_during_the_repair_survives_and_the_repairs_land(data: Path, tmp_path: Path) -> None:
     appended = good_line_with_id(data, "2605.99999")
 
-    def pipeline_appends(run: Run) -> None:  # the file has been read; no answer has been asked for yet
-        with data.open("ab") as handle:
-            handle.write(appended)
+    def pipeline_appends(result: EntryResult) -> None:  # the file is read and planned; its answers arrive
+        if result.status == "repaired" and not data.read_bytes().endswith(appended):
+            with data.open("ab") as handle:
+                handle.write(appended)
 
     with FakeProvider() as fake:
-        report = await repair_with(fake, data, tmp_path / "j.db", on_plan=pipeline_appends)
+        report = await repair_with(fake, data, tmp_path / "j.db", on_result=pipeline_appends)
         asked = fake.count(path="/v1/chat/completions")
     assert report.totals.repaired == BROKEN and report.totals.failed == 0 and asked == BROKEN
     assert data.read_bytes().endswith(appended)
@@ -93,12 +94,13 @@ async def test_an_entry_rewritten_meanwhile_is_left_as_the_other_writer_left_it(
     obj["AI"] = {key: "另一个写入者写的内容。" for key in obj["AI"]}
     theirs = json.dumps(obj, ensure_ascii=False).encode() + b"\n"
 
-    def other_writer(run: Run) -> None:
-        lines[index] = theirs
-        data.write_bytes(b"".join(lines))
+    def other_writer(result: EntryResult) -> None:  # once the file is read and its answers arrive
+        if result.status == "repaired" and lines[index] != theirs:
+            lines[index] = theirs
+            data.write_bytes(b"".join(lines))
 
     with FakeProvider() as fake:
-        report = await repair_with(fake, data, tmp_path / "j.db", on_plan=other_writer)
+        report = await repair_with(fake, data, tmp_path / "j.db", on_result=other_writer)
     assert data.read_bytes().splitlines(keepends=True)[index] == theirs
     failed = [e for e in report.entries if e.status == "failed"]
     assert [e.id for e in failed] == [target] and "changed on disk" in (failed[0].error or "")

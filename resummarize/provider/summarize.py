@@ -6,6 +6,7 @@ validation is sent back to the model with the list of problems, a bounded number
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,7 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
+from resummarize.cost import COMPLETION_ESTIMATE
 from resummarize.detect import Placeholders
 from resummarize.digest.model import canonical
 from resummarize.errors import ProviderError, SummaryError, ValidationFailure
@@ -23,7 +25,7 @@ from resummarize.provider.prompts import PromptSet
 from resummarize.provider.request import Outcome, SummaryRequest
 from resummarize.provider.retry import Kind, classify, give_up, policy, replay_miss, unreachable
 from resummarize.provider.throttle import Throttle
-from resummarize.provider.wire import Mode, Negotiator, content_of, fatal_message, request_body
+from resummarize.provider.wire import STREAM, Mode, Negotiator, content_of, fatal_message, from_stream, request_body
 from resummarize.report import Usage
 
 
@@ -62,7 +64,10 @@ class Summarizer:
         #: Whether the endpoint ever answered: until it has, nothing listening there is a wrong URL.
         self.reached = False
 
-    async def summarize(self, request: SummaryRequest) -> Outcome:
+    async def summarize(self, request: SummaryRequest, proved: asyncio.Event | None = None) -> Outcome:
+        """One validated answer. With `proved` (the run's probe), the request is streamed and `proved` is
+        set the moment a 200's headers arrive: the key, the model and the output mode are good, and the
+        pool need not wait for the whole answer."""
         mode = self.negotiator.mode
         messages = self.messages(request, mode)
         usage = _Spent()
@@ -71,7 +76,7 @@ class Summarizer:
         for attempt in range(1, self.reasks + 2):
             content: str | None = None
             try:
-                content, mode = await self._ask(request, messages, mode, usage)
+                content, mode = await self._ask(request, messages, mode, usage, proved)
                 last = content
                 fields = self.accept(request, content)
             except ValidationFailure as failure:
@@ -133,7 +138,8 @@ class Summarizer:
         ]
 
     async def _ask(
-        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent,
+        proved: asyncio.Event | None = None,
     ) -> tuple[str | None, Mode]:
         """One answer from the model, through retries and mode negotiation."""
         while True:
@@ -141,7 +147,7 @@ class Summarizer:
                 mode = self.negotiator.mode
                 messages[:] = self.messages(request, mode) + messages[2:]
             try:
-                return await self._send_with_retries(request, messages, mode, usage), mode
+                return await self._send_with_retries(request, messages, mode, usage, proved), mode
             except openai.APIStatusError as exc:
                 kind = classify(exc)
                 if kind is Kind.MODE_REJECTED and self.negotiator.reject(mode):
@@ -154,13 +160,14 @@ class Summarizer:
                 ) from exc
 
     async def _send_with_retries(
-        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent,
+        proved: asyncio.Event | None = None,
     ) -> str | None:
         try:
             async for attempt in policy(attempts=self.attempts, on_retry_after=self.throttle.pause,
                                         hopeless=self._hopeless):
                 with attempt:
-                    return await self._send(request, messages, mode, usage)
+                    return await self._send(request, messages, mode, usage, proved)
         except Exception as exc:
             if self._hopeless(exc):
                 raise ProviderError(f"cannot reach {self.client.base_url}: {unreachable(exc)}; check --base-url "
@@ -176,20 +183,38 @@ class Summarizer:
         return not self.reached and replay_miss(exc) is None and unreachable(exc) is not None
 
     async def _send(
-        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent
+        self, request: SummaryRequest, messages: list[dict[str, Any]], mode: Mode, usage: _Spent,
+        proved: asyncio.Event | None = None,
     ) -> str | None:
         body = request_body(self.model, messages, mode, request.keys)
-        async with self.throttle.slot():
+        stream = proved is not None and not proved.is_set()
+        # What the provider's token window counts: the prompt (about four characters a token) and the answer.
+        tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + COMPLETION_ESTIMATE
+        async with self.throttle.slot(tokens):
             usage.usage += Usage(requests=1)
             # The generic `post` sends the body as built: `create()` would re-walk every message
             # against the SDK's TypedDicts (~2 ms of CPU a request, a tenth of a run's wall time).
-            response = await self.client.post(
-                "/chat/completions", cast_to=httpx2.Response, body=body, options={"timeout": self.timeout}
-            )
-        self.reached = True
-        self.throttle.observe(response.headers)
+            if stream:
+                assert proved is not None
+                streamed = await self.client.post(
+                    "/chat/completions", cast_to=object, body={**body, **STREAM}, options={"timeout": self.timeout},
+                    stream=True, stream_cls=openai.AsyncStream[object],
+                )
+                response = streamed.response
+                self.reached = True
+                proved.set()  # a 200: the key, the model and the output mode are accepted
+                self.throttle.observe(response.headers)
+                raw = await response.aread()
+            else:
+                response = await self.client.post(
+                    "/chat/completions", cast_to=httpx2.Response, body=body, options={"timeout": self.timeout}
+                )
+                raw = response.content
+                self.reached = True
+        if not stream:
+            self.throttle.observe(response.headers)
         try:
-            data = json.loads(response.content)
+            data = from_stream(raw) if raw.lstrip().startswith(b"data:") else json.loads(raw)
         except ValueError as exc:
             raise ValidationFailure(["The response body was not a chat completion."]) from exc
         if not isinstance(data, dict):

@@ -69,6 +69,12 @@ class Throttle:
         self._started_since_header = 0
         self._limit: int | None = None
         self._sent: deque[float] = deque()
+        # The token window, kept the same way: the budget left, and once named, our record of the minute.
+        self._token_limit: int | None = None
+        self._tokens_left: int | None = None
+        self._tokens_reset_at = 0.0
+        self._tokens_since_header = 0
+        self._tokens_sent: deque[tuple[float, int]] = deque()
         self.in_flight = 0
         self.cooldowns = 0
 
@@ -84,6 +90,7 @@ class Throttle:
         limit = _integer(headers.get("x-ratelimit-limit-requests"))
         if limit is not None and limit > 0:
             self._limit = limit
+        self._observe_tokens(headers)
         remaining = _integer(headers.get("x-ratelimit-remaining-requests"))
         if remaining is None:
             return
@@ -93,9 +100,38 @@ class Throttle:
         self._reset_at = self._clock() + (seconds if seconds is not None else 1.0)
         self._started_since_header = 0
 
-    def _delay(self, now: float) -> float:
+    def _observe_tokens(self, headers: Mapping[str, str]) -> None:
+        limit = _integer(headers.get("x-ratelimit-limit-tokens"))
+        if limit is not None and limit > 0:
+            self._token_limit = limit
+        left = _integer(headers.get("x-ratelimit-remaining-tokens"))
+        if left is None:
+            return
+        reset = headers.get("x-ratelimit-reset-tokens")
+        seconds = parse_duration(reset) if reset else None
+        self._tokens_left = left
+        self._tokens_reset_at = self._clock() + (seconds if seconds is not None else 1.0)
+        self._tokens_since_header = 0
+
+    def _token_delay(self, now: float, tokens: int) -> float:
+        """Seconds until `tokens` more fit the provider's token budget and per-minute token window."""
+        delays = [0.0]
+        if self._tokens_left is not None and self._tokens_left - self._tokens_since_header < tokens:
+            delays.append(self._tokens_reset_at - now)
+        if self._token_limit is not None:
+            while self._tokens_sent and self._tokens_sent[0][0] <= now - WINDOW:
+                self._tokens_sent.popleft()
+            spent = sum(n for _, n in self._tokens_sent)
+            for sent_at, n in self._tokens_sent:  # the oldest sends leave the window first
+                if spent + tokens <= self._token_limit:
+                    break
+                spent -= n
+                delays.append(sent_at + WINDOW + MARGIN - now)
+        return max(delays)
+
+    def _delay(self, now: float, tokens: int = 0) -> float:
         """Seconds until every pacing rule lets one more request go (0: go now)."""
-        delays = [self._resume_at - now, self._next_start - now]
+        delays = [self._resume_at - now, self._next_start - now, self._token_delay(now, tokens)]
         if self._remaining is not None and self._remaining - self._started_since_header <= 0:
             delays.append(self._reset_at - now)  # past the reset, the budget no longer binds
         if self._limit is not None:
@@ -105,16 +141,19 @@ class Throttle:
                 delays.append(self._sent[-self._limit] + WINDOW + MARGIN - now)
         return max(delays)
 
-    async def _wait_for_budget(self) -> None:
-        while (delay := self._delay(self._clock())) > 0:
+    async def _wait_for_budget(self, tokens: int) -> None:
+        while (delay := self._delay(self._clock(), tokens)) > 0:
             await self._sleep(delay)
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a concurrency slot for one request, after every pacing rule agrees."""
+    async def slot(self, tokens: int = 0) -> AsyncIterator[None]:
+        """Hold a concurrency slot for one request of about `tokens` tokens, after every pacing rule agrees."""
         async with self._slots:
-            await self._wait_for_budget()
+            await self._wait_for_budget(tokens)
             now = self._clock()
+            self._tokens_since_header += tokens
+            if tokens and self._token_limit is not None:
+                self._tokens_sent.append((now, tokens))
             self._next_start = now + self._spacing  # `--rpm`: even spacing, no burst at the start
             self._started_since_header += 1
             self._sent.append(now)

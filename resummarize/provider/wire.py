@@ -6,6 +6,7 @@ mode that works is remembered for the rest of the run.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -99,3 +100,39 @@ def content_of(completion: Any) -> str | None:
         return str(call.function.arguments)
     content = message.content
     return None if content is None else str(content)
+
+
+#: What turns a request into a streamed one whose last event carries the usage.
+STREAM: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
+
+
+def from_stream(raw: bytes) -> dict[str, Any]:
+    """The chat completion a streamed response's server-sent events add up to: content and tool-call
+    arguments joined, the finish reason, the usage. Raises ValueError on an event that is not JSON."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish, usage = None, None
+    base: dict[str, Any] = {}
+    for line in raw.splitlines():
+        if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
+            continue
+        event = json.loads(line[5:])
+        if not isinstance(event, dict) or "error" in event:
+            raise ValueError("an error event in the stream")
+        base = base or {k: event.get(k) for k in ("id", "created", "model")}
+        usage = event.get("usage") or usage
+        for choice in event.get("choices") or []:
+            delta = choice.get("delta") or {}
+            content.append(delta.get("content") or "")
+            for call in delta.get("tool_calls") or []:
+                slot = calls.setdefault(call.get("index", 0), {"id": call.get("id"), "type": "function",
+                                                               "function": {"name": "", "arguments": ""}})
+                function = call.get("function") or {}
+                slot["function"]["name"] += function.get("name") or ""
+                slot["function"]["arguments"] += function.get("arguments") or ""
+            finish = choice.get("finish_reason") or finish
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [calls[index] for index in sorted(calls)]
+    return {**base, "object": "chat.completion", "usage": usage,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}]}

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -272,9 +273,6 @@ class Answerer:
             return FakeOutcome(404, error_body(message, "invalid_request_error", "model_not_found"), ask)
         if ask.mode in self.reject_modes:
             return FakeOutcome(400, rejection(ask.mode), ask)
-        if body.get("stream"):
-            message = "The fake provider does not stream; send stream=false."
-            return FakeOutcome(400, error_body(message, "invalid_request_error", None, "stream"), ask)
         fault = self.faults.next(ask.paper_id) if self.faults is not None else None
         if fault is not None and fault in ERRORS:
             status, message, type_, code = ERRORS[fault]
@@ -333,3 +331,39 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
         return f"{scheme} ***" if secret else "***"
 
     return {key: masked(value) if key.lower() in SECRET_HEADERS else value for key, value in headers.items()}
+
+
+def sse(completion: dict[str, Any], request: Mapping[str, Any]) -> bytes:
+    """A chat completion as the server-sent events of a streamed one: the message as one delta, then
+    the finish reason, then the usage when `stream_options.include_usage` asks for it."""
+    base = {key: completion.get(key) for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    events = []
+    for choice in completion.get("choices") or []:
+        message = dict(choice.get("message") or {})
+        tool_calls = [{**call, "index": n} for n, call in enumerate(message.pop("tool_calls", None) or [])]
+        delta = {k: v for k, v in message.items() if v is not None} | ({"tool_calls": tool_calls} if tool_calls else {})
+        events.append(base | {"choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]})
+        events.append(base | {"choices": [{"index": choice.get("index", 0), "delta": {},
+                                           "finish_reason": choice.get("finish_reason")}]})
+    options = request.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        events.append(base | {"choices": [], "usage": completion.get("usage")})
+    lines = [b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n" for event in events]
+    return b"".join(lines) + b"data: [DONE]\n\n"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    action: str = "send"  # send | hold | reset
+    #: Seconds between the headers and the body (a streamed answer: the headers come at once), and the
+    #: gate the body waits for.
+    delay: float = 0.0
+    gate: threading.Event | None = None
+
+
+def json_reply(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    body = json.dumps(obj, ensure_ascii=False).encode()
+    return Reply(status, body, {"content-type": "application/json", **(headers or {})})

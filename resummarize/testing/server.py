@@ -23,7 +23,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -32,11 +31,14 @@ from resummarize.errors import UsageError
 from resummarize.testing.answers import (
     Answerer,
     FakeOutcome,
+    Reply,
     RequestRecord,
     duration,
+    json_reply,
     read_ask,
     redact_headers,
     retry_headers,
+    sse,
 )
 from resummarize.testing.batches import OUTCOMES, BatchStore
 from resummarize.testing.faults import RECOVERABLE, Fault, FaultPlan, error_body
@@ -46,19 +48,6 @@ __all__ = ["RECOVERABLE", "FakeProvider", "Fault", "FaultPlan", "RequestRecord"]
 #: Structured-output modes a provider may reject (`reject_modes`).
 MODES = frozenset({"json_schema", "json_object", "tools"})
 _BAD_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-
-
-@dataclass
-class _Reply:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    action: str = "send"  # send | hold | reset
-
-
-def _json_reply(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> _Reply:
-    body = json.dumps(obj, ensure_ascii=False).encode()
-    return _Reply(status, body, {"content-type": "application/json", **(headers or {})})
 
 
 class _Server(ThreadingHTTPServer):
@@ -127,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             raise
         except Exception as exc:  # a bug in the fake must reach the client, not vanish with the thread
-            reply = _json_reply(500, error_body(f"fake provider failure: {exc!r}", "server_error", None))
+            reply = json_reply(500, error_body(f"fake provider failure: {exc!r}", "server_error", None))
             self.close_connection = True
         if reply.action == "reset":
             self._reset()
@@ -140,6 +129,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
+            if reply.delay > 0 or reply.gate is not None:
+                self.wfile.flush()
+                while reply.gate is not None and not self.server.stopping.is_set():
+                    if reply.gate.wait(0.02):
+                        break
+                self.server.stopping.wait(reply.delay)
             self.wfile.write(reply.body)
 
     def _body(self) -> bytes:
@@ -296,7 +291,7 @@ class FakeProvider:
 
     # --- serving --------------------------------------------------------------------------------
 
-    def _handle(self, method: str, path: str, headers: Mapping[str, str], raw: bytes) -> _Reply:
+    def _handle(self, method: str, path: str, headers: Mapping[str, str], raw: bytes) -> Reply:
         """Route one request and log it: every request passes through here exactly once."""
         arrival = time.time()
         route = path.split("?", 1)[0].rstrip("/")
@@ -308,17 +303,17 @@ class FakeProvider:
         outcome: FakeOutcome | None = None
         if not auth_ok:
             message = "Incorrect API key provided"
-            reply = _json_reply(401, error_body(message, "invalid_request_error", "invalid_api_key"))
+            reply = json_reply(401, error_body(message, "invalid_request_error", "invalid_api_key"))
         elif (method, route) == ("POST", "/v1/chat/completions"):
             reply, outcome = self._chat(body)
         elif (method, route) == ("GET", "/v1/models"):
             models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
-            reply = _json_reply(200, {"object": "list", "data": models})
+            reply = json_reply(200, {"object": "list", "data": models})
         elif served := self._store.handle(method, route, headers.get("content-type", ""), raw):
-            reply = _Reply(served[0], served[1], {"content-type": served[2]})
+            reply = Reply(served[0], served[1], {"content-type": served[2]})
         else:
             message = f"Invalid URL ({method} {route})"
-            reply = _json_reply(404, error_body(message, "invalid_request_error", None))
+            reply = json_reply(404, error_body(message, "invalid_request_error", None))
         ask = outcome.ask if outcome else None
         record = RequestRecord(
             time=arrival,
@@ -336,31 +331,36 @@ class FakeProvider:
             self._log.append(record)
         return reply
 
-    def _chat(self, body: Any) -> tuple[_Reply, FakeOutcome | None]:
+    def _chat(self, body: Any) -> tuple[Reply, FakeOutcome | None]:
         if not isinstance(body, dict):
             message = "We could not parse the JSON body of your request."
-            return _json_reply(400, error_body(message, "invalid_request_error", None)), None
+            return json_reply(400, error_body(message, "invalid_request_error", None)), None
         ask = read_ask(body)
         admitted, headers = self._admit()
         if not admitted:
             message = "Rate limit reached for requests. Please try again later."
             error = error_body(message, "requests", "rate_limit_exceeded")
-            return _json_reply(429, error, headers), FakeOutcome(429, error, ask)
+            return json_reply(429, error, headers), FakeOutcome(429, error, ask)
         try:
             outcome = self._answerer.answer(body, ask, next(self._numbers))
             if outcome.fault in (Fault.TIMEOUT, Fault.RESET):
-                return _Reply(0, action="hold" if outcome.fault is Fault.TIMEOUT else "reset"), outcome
+                return Reply(0, action="hold" if outcome.fault is Fault.TIMEOUT else "reset"), outcome
             if outcome.fault is Fault.BAD_BODY:
-                return _Reply(200, _BAD_BODY, {"content-type": "application/json"}), outcome
+                return Reply(200, _BAD_BODY, {"content-type": "application/json"}), outcome
             if outcome.fault is Fault.HTTP_429:
                 headers.update(retry_headers(1.0))
             server = self._server
+            if outcome.status == 200 and body.get("stream") is True and isinstance(outcome.body, dict):
+                # Streamed: the headers go out at once, the answer after the gate and the latency. The
+                # slot is given back when the headers go (a simplification: only a probe streams).
+                return Reply(200, sse(outcome.body, body), {"content-type": "text/event-stream", **headers},
+                              delay=self.latency, gate=self.gate), outcome
             while self.gate is not None and server is not None and not server.stopping.is_set():
                 if self.gate.wait(0.02):
                     break
             if outcome.status == 200 and self.latency > 0 and server is not None:
                 server.stopping.wait(self.latency)
-            return _json_reply(outcome.status, outcome.body, headers), outcome
+            return json_reply(outcome.status, outcome.body, headers), outcome
         finally:
             with self._lock:
                 self._in_flight -= 1

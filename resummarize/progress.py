@@ -1,0 +1,58 @@
+"""The progress bar of a repair: on stderr when it is a terminal, silent otherwise, never on stdout.
+
+It counts entries while the inputs are read (so it moves from the first file), then papers repaired.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from resummarize.plan import PlannedFile, Run
+    from resummarize.report import EntryResult
+
+
+class Progress:
+    """The hooks `repair` calls, drawn on one bar."""
+
+    def __init__(self, bar: tqdm[Any], *, skip_locked: bool = False) -> None:
+        self.bar = bar
+        self.skip_locked = skip_locked
+
+    @classmethod
+    @contextmanager
+    def shown(cls, *, skip_locked: bool = False) -> Iterator[Progress]:
+        from tqdm import tqdm
+
+        bar: tqdm[Any] = tqdm(total=0, unit="entry", desc="reading", file=sys.stderr, disable=None,
+                              dynamic_ncols=True)
+        try:
+            yield cls(bar, skip_locked=skip_locked)
+        finally:
+            bar.close()
+
+    def read(self, planned: PlannedFile) -> None:
+        """One input planned: its unusable lines, as `scan` reports them, and the bar moves by its entries."""
+        for line in planned.diagnostics:
+            self.bar.write(line, file=sys.stderr)
+        self.bar.update(planned.entries)
+
+    def planned(self, run: Run) -> None:
+        """Every input read: the bar now counts papers repaired."""
+        self.bar.unit = "paper"
+        self.bar.set_description("repairing")
+        self.bar.reset(total=sum(planned.work for planned in run.files))
+
+    def locked(self, path: Path) -> None:
+        what = "skipped" if self.skip_locked else "waiting for"
+        self.bar.write(f"resummarize: {what} {path}: another resummarize run is repairing it"
+                       + (" (--no-wait)" if self.skip_locked else ""), file=sys.stderr)
+
+    def result(self, _: EntryResult) -> None:
+        self.bar.update(1)
