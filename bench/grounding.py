@@ -124,7 +124,8 @@ def scan_figures(trials: int) -> tuple[str, list[str]]:
         flagged = grounding.shifted(plain, sources)
         flagged_total += len(flagged)
         notes += [f"{path.name}: {digest.entries[s.index].id} (own {s.own:.2f}, "
-                  f"{digest.entries[s.neighbour].id} {s.theirs:.2f})" for s in flagged]
+                  f"{'-' if s.neighbour is None else digest.entries[s.neighbour].id} {s.theirs:.2f})"
+                  for s in flagged]
         caught = []
         for t in range(trials):
             chosen = random.Random(t).sample(good, 10)
