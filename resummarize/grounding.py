@@ -31,7 +31,7 @@ EVIDENCE_KEY = "evidence"
 # Latin-script words (model and data-set names, acronyms, terms) and figures with a decimal part or
 # two digits or more. Hyphenated names split into their parts: `Hahn-KAN` is `hahn` and `kan`.
 # One character class first, so the engine skips Chinese text fast (the alternation alone is 3x slower).
-_TOKEN = re.compile(r"(?a)[^\W_](?:(?<=[A-Za-z])[A-Za-z0-9]*|(?<=\d)\d*(?:\.\d+)?)")
+_TOKEN = re.compile(r"(?a)[^\W_](?:(?<=[A-Za-z])[A-Za-z0-9]*|(?<=\d)\d*(?:\.\d+|[A-Za-z][A-Za-z0-9]*)?)")
 _STOP_WORDS = """
 a about above across after again against all also although among an and another any are as at be
 because been before being between both but by can could did do does done due during each either
@@ -41,7 +41,7 @@ only or other others our out over own per rather same several shall should since
 that the their them then there therefore these they this those though through thus to too two under
 until up upon us using very via was we well were what when where whether which while who whose why
 will with within without would yet you your new novel propose proposed proposes paper approach
-approaches method methods based show shows shown results result work study use used
+approaches method methods based show shows shown results result work study use used sota
 """
 _STOP = frozenset(_STOP_WORDS.split())
 
@@ -64,8 +64,8 @@ def terms(text: str) -> frozenset[str]:
     found: set[str] = set()
     for token in set(_TOKEN.findall(text)):
         if token[0].isdigit():
-            if len(token) >= 2:  # `12`, `1.5`: one digit alone says nothing
-                found.add(token)
+            if len(token) >= 2:  # `12`, `1.5`, `3DGS`: one digit alone says nothing
+                found.add(token.lower())
             continue
         if len(token) < 3 and not (len(token) == 2 and token.isupper()):
             continue
@@ -161,6 +161,10 @@ DISPLACED_MAX = 0.5
 #: The entries that score at least this share of the best neighbour's score are that summary's possible
 #: owners (a digest may list a paper twice, or two abstracts share the summary's names).
 NEAR = 0.9
+#: The weight of missing terms that ties a summary to an orphan (a flagged entry whose own summary is
+#: nowhere found): one term held by at most one abstract in seven. Half of MISSING_MIN, since only
+#: the few orphans compete, not the whole digest.
+ORPHAN_MISSING_MIN = 2.0
 
 
 class _Sources:
@@ -254,7 +258,35 @@ def shifted(summaries: Sequence[str | None], sources: Sequence[str]) -> list[Shi
         if owns and min(owns.values()) < DISPLACED_MAX:
             j = min(owns, key=lambda k: owns[k])
             shifts[j] = Shift(index=j, neighbour=None, own=owns[j], theirs=0.0)
+    _match_orphans(shifts, candidates, words, index)
     return [shifts[i] for i in sorted(shifts)]
+
+
+def _match_orphans(shifts: dict[int, Shift], candidates: Sequence[tuple[int, frozenset[str]]],
+                   words: dict[int, frozenset[str]], index: _Sources) -> None:
+    """A flagged entry whose own summary was found nowhere (an orphan) lost it to some other entry:
+    a summary whose missing terms point to an orphan's source is that summary, on weaker evidence
+    than a match against the whole digest needs (only orphans compete). Repeated, since every entry
+    so found may leave an orphan of its own."""
+    while True:
+        owned = {shift.neighbour for shift in shifts.values()}
+        orphans = [j for j in shifts if j not in owned]
+        added = False
+        for i, absent in candidates:
+            if i in shifts or not orphans:
+                continue
+            weights = {term: index.weight(term) for term in words[i]}
+            total = sum(weights.values())
+            own = sum(weight for term, weight in weights.items() if i in index.holders(term)) / total
+            theirs, orphan = max((sum(weight for term, weight in weights.items() if j in index.holders(term)), j)
+                                 for j in orphans)
+            missing = sum(weights[term] for term in absent if orphan in index.holders(term))
+            if missing >= ORPHAN_MISSING_MIN and theirs / total > own:
+                shifts[i] = Shift(index=i, neighbour=orphan, own=own, theirs=theirs / total)
+                orphans.remove(orphan)
+                added = True
+        if not added:
+            return
 
 
 def _may_belong_elsewhere(absent: frozenset[str], index: _Sources) -> bool:
