@@ -242,9 +242,9 @@ def shifted(summaries: Sequence[str | None], sources: Sequence[str]) -> list[Shi
         if summary is None or not lowered[i].strip():
             continue
         found = words[i] = terms(summary)
-        absent = frozenset(term for term in found if not _contains(lowered[i], term))
-        if absent and len(absent) >= (1 - CANDIDATE_MAX) * len(found):
-            candidates.append((i, absent))  # the common case skips the rest: its terms are its own
+        absent = _absent(found, lowered[i])
+        if absent:
+            candidates.append((i, absent))
     if not candidates:
         return []
     index = _Sources(lowered)
@@ -287,6 +287,19 @@ def _match_orphans(shifts: dict[int, Shift], candidates: Sequence[tuple[int, fro
                 added = True
         if not added:
             return
+
+
+def _absent(words: frozenset[str], lowered: str) -> frozenset[str] | None:
+    """The terms missing from a summary's own source when they are at least 1 - CANDIDATE_MAX of its
+    terms, else None (the common case: a summary's terms are its own). Whole-word checks, the costly
+    part, run only when substring search alone leaves the answer open."""
+    need = (1 - CANDIDATE_MAX) * len(words)
+    unseen = [term for term in words if term not in lowered]  # not even inside a word
+    inside = [term for term in words if len(term) < 4 or term[0].isdigit()]  # whole terms: maybe inside
+    if not words or len(unseen) + len(inside) < need:
+        return None
+    absent = set(unseen).union(term for term in inside if term in lowered and not _contains(lowered, term))
+    return frozenset(absent) if len(absent) >= need else None
 
 
 def _may_belong_elsewhere(absent: frozenset[str], index: _Sources) -> bool:
