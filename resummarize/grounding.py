@@ -61,18 +61,14 @@ def _stem(word: str) -> str:
 def terms(text: str) -> frozenset[str]:
     """The distinctive-looking terms of `text`, lower-cased: words of 3+ letters (not function words),
     upper-case acronyms of two letters (`RL`), and figures (`12.5`, `2024`)."""
-    found: set[str] = set()
-    for token in set(_TOKEN.findall(text)):
-        if token[0].isdigit():
-            if len(token) >= 2:  # `12`, `1.5`, `3DGS`: one digit alone says nothing
-                found.add(token.lower())
-            continue
-        if len(token) < 3 and not (len(token) == 2 and token.isupper()):
-            continue
-        word = token.lower()
-        if word not in _STOP:
-            found.add(_stem(word))
-    return frozenset(found)
+    # Set operations, not a loop over tokens: this runs on every summary of every scan. A figure
+    # (`12`, `1.5`, `3DGS`) needs two characters: one digit alone says nothing.
+    kept = {token.lower() for token in set(_TOKEN.findall(text))
+            if len(token) > 2 or (len(token) == 2 and (token.isupper() or token[0].isdigit()))}
+    kept -= _STOP
+    return frozenset(
+        word[:-1] if len(word) > 3 and word[-1] == "s" and word[-2] != "s" and not word[0].isdigit() else word
+        for word in kept)
 
 
 def overlap(summary_terms: frozenset[str], source: str) -> float | None:
@@ -153,7 +149,7 @@ NEIGHBOUR_MIN = 0.4
 MISSING_MIN = 4.0
 #: Only summaries with at most this share of their terms (unweighted) in their own source are weighed
 #: against the digest: every rotated summary the rule above catches on the corpus is below it.
-CANDIDATE_MAX = 0.7
+CANDIDATE_MAX = 0.5
 #: An entry whose own summary was found at another entry is flagged too when its present summary has
 #: less than this share of its term weight in its own source: in a rotation no entry keeps its summary,
 #: and this catches those whose new summary has no distinctive term (4 % of Chinese summaries).
