@@ -9,7 +9,9 @@ signals catch it:
 - distinctive terms: the Latin-script names, acronyms and figures of a summary are those of its own
   abstract. In a digest, a summary whose terms are missing from its own abstract but present in another
   entry's abstract is that entry's summary, shifted (Chinese summaries keep model and data-set names as
-  written, so the signal works across languages).
+  written, so the signal works across languages). Judged against the whole digest, not one abstract:
+  a shift leaves a trail (the entry whose summary was taken holds someone else's), which finds the
+  summaries without a distinctive term of their own.
 
 Measured on real summaries in `bench/grounding.py` (figures in BENCHMARKS.md).
 """
@@ -125,7 +127,9 @@ def evidence_problem(evidence: object, title: str, abstract: str) -> str | None:
 
 @dataclass(frozen=True)
 class Shift:
-    """A summary that belongs to another entry of the digest: `index` holds `neighbour`'s summary."""
+    """A summary that belongs to another entry of the digest: `index` holds `neighbour`'s summary
+    (None: whose is unknown, but `index`'s own summary was found at another entry). `own` and `theirs`
+    are the shares of the summary's term weight in its own source and in the neighbour's."""
 
     index: int
     neighbour: int | None
@@ -219,17 +223,20 @@ def shifted(summaries: Sequence[str | None], sources: Sequence[str]) -> list[Shi
     """The entries whose summary belongs to another entry of the digest. `summaries[i]` is None for
     entries not to judge (already broken); `sources[i]` is entry i's title + abstract.
 
-    Two findings: a summary whose distinctive terms are missing from its own source and present in
-    another entry's (`neighbour` is that entry); and the entry it was taken from, when that entry's
-    present summary does not show it is its own (`neighbour` None) -- in a rotation no entry keeps its
-    summary, and this finds those whose new summary carries no distinctive term. Terms weigh by rarity
-    in the digest, so `LLM` counts for less than `HaKAN`.
+    Three findings, in order: a summary whose distinctive terms are missing from its own source and
+    present in another entry's (`neighbour` is that entry); the entry it was taken from, when that
+    entry's present summary does not show it is its own (`neighbour` None) -- in a rotation no entry
+    keeps its summary, and this finds those whose new summary carries no distinctive term; and a
+    summary that points, on weaker evidence, to an entry found in the first two ways whose own summary
+    is still missing. Terms weigh by rarity in the digest, so `LLM` counts for less than `HaKAN`.
+    Costly work (searching the whole digest) is only done for the few summaries with at most half their
+    terms in their own source.
     """
     lowered = [source.lower() for source in sources]
     words: dict[int, frozenset[str]] = {}
     candidates: list[tuple[int, frozenset[str]]] = []
     for i, summary in enumerate(summaries):
-        if summary is None or not lowered[i].strip():
+        if summary is None or lowered[i].isspace() or not lowered[i]:
             continue
         found = words[i] = terms(summary)
         absent = _absent(found, lowered[i])
