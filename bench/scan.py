@@ -130,6 +130,15 @@ def main() -> None:
         f"| peak RSS, {len(files) // args.copies} files | {mem_one / 1024:.1f} MiB |\n"
         f"| peak RSS, {len(files)} files | {mem_many / 1024:.1f} MiB |\n"
     )
+    without = min(scans["without `mismatched`"])[0]
+    body += (f"\nThe `mismatched` check (`grounding.shifted`) costs {seconds - without:.3f} s of the scan "
+             f"({(seconds - without) / bare:.2f}× a bare parse): every summary's Latin-script terms are "
+             "looked for in its own abstract; only the few with at most half of them there are weighed "
+             "against the whole digest.\n")
+    if args.against:
+        before = min(scans[f"grounding.py of {args.against}"])[0]
+        cost = before - without
+        body += f"With grounding.py of {args.against} it cost {cost:.3f} s ({cost / bare:.2f}×).\n"
     against = f" --against {args.against}" if args.against else ""
     record("Scan", f"python bench/scan.py --copies {args.copies}{against}", body)
 

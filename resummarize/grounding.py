@@ -149,18 +149,15 @@ MISSING_MIN = 4.0
 #: rotated summary the rules below catch at 0.7 is still caught at 0.5.
 CANDIDATE_MAX = 0.5
 #: An entry whose own summary was found at another entry is flagged too when its present summary has
-#: less than this share of its term weight in its own source: in a rotation no entry keeps its summary,
-#: and this catches those whose new summary has no distinctive term (4 % of Chinese summaries).
+#: less than DISPLACED_MAX of its term weight in its own source, or less than DISPLACED_WEIGHT in all
+#: (no term rarer than about one abstract in ten: `LLM` alone does not show a summary is its own): in
+#: a rotation no entry keeps its summary, and this catches those whose new summary has no distinctive
+#: term (4 % of Chinese summaries have no Latin-script term at all, about 10 % only common ones).
 DISPLACED_MAX = 0.5
+DISPLACED_WEIGHT = 2.5
 #: The entries that score at least this share of the best neighbour's score are that summary's possible
 #: owners (a digest may list a paper twice, or two abstracts share the summary's names).
 NEAR = 0.9
-#: The weight of missing terms that ties a summary to an orphan (a flagged entry whose own summary is
-#: nowhere found): one term held by at most one abstract in seven. Half of MISSING_MIN, since only
-#: the few orphans compete, not the whole digest.
-ORPHAN_MISSING_MIN = 2.0
-
-
 class _Sources:
     """Every entry's title + abstract, lower-cased in one string, to find which entries hold a term."""
 
@@ -223,12 +220,11 @@ def shifted(summaries: Sequence[str | None], sources: Sequence[str]) -> list[Shi
     """The entries whose summary belongs to another entry of the digest. `summaries[i]` is None for
     entries not to judge (already broken); `sources[i]` is entry i's title + abstract.
 
-    Three findings, in order: a summary whose distinctive terms are missing from its own source and
-    present in another entry's (`neighbour` is that entry); the entry it was taken from, when that
-    entry's present summary does not show it is its own (`neighbour` None) -- in a rotation no entry
-    keeps its summary, and this finds those whose new summary carries no distinctive term; and a
-    summary that points, on weaker evidence, to an entry found in the first two ways whose own summary
-    is still missing. Terms weigh by rarity in the digest, so `LLM` counts for less than `HaKAN`.
+    Two findings: a summary whose distinctive terms are missing from its own source and present in
+    another entry's (`neighbour` is that entry); and the entry it was taken from, when that entry's
+    present summary does not show it is its own (`neighbour` None) -- in a rotation no entry keeps its
+    summary, and this finds those whose new summary carries no distinctive term. Terms weigh by rarity
+    in the digest, so `LLM` counts for less than `HaKAN`.
     Costly work (searching the whole digest) is only done for the few summaries with at most half their
     terms in their own source.
     """
@@ -251,39 +247,13 @@ def shifted(summaries: Sequence[str | None], sources: Sequence[str]) -> list[Shi
     for _, owners in direct:
         if any(j in shifts for j in owners):
             continue  # the summary came from an entry already found holding another's
-        owns = {j: _own_share(j, words[j], index) for j in owners if j in words}
-        if owns and min(owns.values()) < DISPLACED_MAX:
-            j = min(owns, key=lambda k: owns[k])
-            shifts[j] = Shift(index=j, neighbour=None, own=owns[j], theirs=0.0)
-    _match_orphans(shifts, candidates, words, index)
+        owns = {j: _own_evidence(j, words[j], index) for j in owners if j in words}
+        weak = {j: share for j, (share, weight) in owns.items()
+                if share < DISPLACED_MAX or weight < DISPLACED_WEIGHT}
+        if weak:
+            j = min(weak, key=lambda k: weak[k])
+            shifts[j] = Shift(index=j, neighbour=None, own=weak[j], theirs=0.0)
     return [shifts[i] for i in sorted(shifts)]
-
-
-def _match_orphans(shifts: dict[int, Shift], candidates: Sequence[tuple[int, frozenset[str]]],
-                   words: dict[int, frozenset[str]], index: _Sources) -> None:
-    """A flagged entry whose own summary was found nowhere (an orphan) lost it to some other entry:
-    a summary whose missing terms point to an orphan's source is that summary, on weaker evidence
-    than a match against the whole digest needs (only orphans compete). Repeated, since every entry
-    so found may leave an orphan of its own."""
-    while True:
-        owned = {shift.neighbour for shift in shifts.values()}
-        orphans = [j for j in shifts if j not in owned]
-        added = False
-        for i, absent in candidates:
-            if i in shifts or not orphans:
-                continue
-            weights = {term: index.weight(term) for term in words[i]}
-            total = sum(weights.values())
-            own = sum(weight for term, weight in weights.items() if i in index.holders(term)) / total
-            theirs, orphan = max((sum(weight for term, weight in weights.items() if j in index.holders(term)), j)
-                                 for j in orphans)
-            missing = sum(weights[term] for term in absent if orphan in index.holders(term))
-            if missing >= ORPHAN_MISSING_MIN and theirs / total > own:
-                shifts[i] = Shift(index=i, neighbour=orphan, own=own, theirs=theirs / total)
-                orphans.remove(orphan)
-                added = True
-        if not added:
-            return
 
 
 def _absent(words: frozenset[str], lowered: str) -> frozenset[str] | None:
@@ -315,10 +285,11 @@ def _may_belong_elsewhere(absent: frozenset[str], index: _Sources) -> bool:
     return sum(index.weight(term) for term in absent if index.holders(term)) >= MISSING_MIN
 
 
-def _own_share(i: int, words: frozenset[str], index: _Sources) -> float:
-    """Share of the summary's term weight found in entry i's source (0 without terms)."""
+def _own_evidence(i: int, words: frozenset[str], index: _Sources) -> tuple[float, float]:
+    """The share and the weight of the summary's terms found in entry i's source (0, 0 without terms)."""
     total = sum(index.weight(term) for term in words)
-    return sum(index.weight(term) for term in words if i in index.holders(term)) / total if total else 0.0
+    own = sum(index.weight(term) for term in words if i in index.holders(term))
+    return (own / total if total else 0.0), own
 
 
 def _best_neighbour(i: int, words: frozenset[str], index: _Sources) -> tuple[Shift, list[int]] | None:
