@@ -100,6 +100,16 @@ class Placeholders:
         # placeholder can only be a prefix match, and only its head needs normalising.
         self._longest = 2 * max((len(key) for key in exact), default=0) + 8
         self._head = 2 * max((len(key) for key in prefixes), default=0) + 8
+        self._quiet: dict[str, bool] = {}
+
+    def cannot_start(self, first: str) -> bool:
+        """True when a stripped field starting with `first` is neither a placeholder nor the refusal:
+        one dict lookup per field (per character seen, `_initial` runs once)."""
+        quiet = self._quiet.get(first)
+        if quiet is None:
+            initial = _initial(first)
+            quiet = self._quiet[first] = initial not in self._initials and initial != _REFUSAL_KEY[0]
+        return quiet
 
     def matches(self, text: str, initial: str | None = None) -> bool:
         """True when the whole field is a placeholder (a summary that mentions "error" is not)."""
@@ -174,15 +184,22 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
     refused = False
     present: set[str] = set()
     prose: dict[str, str] = {}  # fields whose form is fine: their language is checked together
-    damage_possible = _DAMAGE.search("".join(entry.fields.values())) is not None  # one search, not five
+    joined = "".join(entry.fields.values())
+    # One search, not five; text of printable characters only (no control character) and no U+FFFD
+    # cannot hold damage, and the test of that is ~20x cheaper than the search.
+    damage_possible = not (joined.isprintable() and "\ufffd" not in joined) and _DAMAGE.search(joined) is not None
     for key, text in entry.fields.items():
         name = LEGACY_KEYS.get(key, key)
         if name not in _FIELD_SET or name in present:
             continue
         present.add(name)
-        reason = _form_reason(text, placeholders, damage_possible)
+        stripped = text.strip()
+        if stripped and placeholders.cannot_start(stripped[0]):  # the common case, same answer
+            reason = "corrupted" if damage_possible and _DAMAGE.search(text.strip(" \r\n")) else None
+        else:
+            reason = _form_reason(text, placeholders, damage_possible)
         if reason is None:
-            prose[key] = text.strip()
+            prose[key] = stripped
         elif reason == "refused":
             refused = True
         else:
