@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +20,7 @@ from resummarize.language import (
     from_environment,
     matches,
     matches_many,
+    plainly_han,
     resolve,
     strip_noise,
 )
@@ -254,3 +258,30 @@ _PIECES = ["提出", "方法", "模型", "实验", "的", "，", "。", "HaKAN",
 def test_matches_many_agrees_with_matches(texts: list[str]) -> None:
     for target in (resolve("Chinese"), resolve("English"), resolve("Japanese")):
         assert matches_many(texts, target) == [matches(text, target) for text in texts]
+
+
+# plainly_han: the byte-level shortcut for a Han target is sufficient, never decisive the other way ----
+
+
+def test_plainly_han_implies_matches_on_every_corpus_entry(corpus_dir: Path) -> None:
+    chinese = resolve("Chinese")
+    passed = total = 0
+    for path in sorted(corpus_dir.glob("*_AI_enhanced_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            fields = json.loads(line).get("AI") or {}
+            texts = [str(text).strip() for text in fields.values()]
+            total += 1
+            if texts and plainly_han(texts):
+                passed += 1
+                assert all(matches(text, chinese) for text in texts), texts
+            for text in texts:  # one field alone, too
+                if plainly_han([text]):
+                    assert matches(text, chinese), text
+    assert passed > 0.9 * total  # the common case really takes the shortcut
+
+
+def test_plainly_han_refuses_kana_and_a_nul_inside_a_text() -> None:
+    assert plainly_han([ZH_PLAIN, ZH_PLAIN])
+    assert not plainly_han([ZH_PLAIN, ZH_PLAIN + "テスト"])
+    assert not plainly_han([ZH_PLAIN + "\0" + "x" * 200, ZH_PLAIN])  # would shift the per-text counts
+    assert not plainly_han(["一二三上下不与中为了于人以使信作体保" * 3])  # U+4E00-U+4FFF: not counted, not wrong
