@@ -306,6 +306,15 @@ def plainly_han(texts: Sequence[str]) -> bool:
     return all(len(han) >= 4 and len(han) >= _OWN_MIN * len(text) for han, text in zip(counts, texts, strict=True))
 
 
+def plainly_written(texts: Sequence[str], language: Language) -> bool:
+    """True only when `matches` holds for every text, told by the cheap tests alone (False: look closer)."""
+    if language.script == "Han":
+        return plainly_han(texts)
+    if language.code == "en":
+        return all(_obviously(text, language) for text in texts)
+    return False
+
+
 def matches_many(texts: Sequence[str], language: Language) -> list[bool]:
     """`matches` for each of several texts (an entry's fields); for a Han target one pass over all
     of them usually settles it.
