@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from detection import field_reason
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resummarize.detect import (
     DEFAULT_PLACEHOLDERS,
@@ -16,6 +18,7 @@ from resummarize.detect import (
     REFUSAL,
     EntryVerdict,
     Placeholders,
+    _bare_id,
     _form_reason,
     check_entry,
     is_refusal,
@@ -384,3 +387,8 @@ def test_check_entry_agrees_with_the_plain_rules_on_the_corpus(corpus_dir: Path,
             ), item.id
             checked.update(verdict.fields.values())
     assert checked["wrong_language"] > 1000 and checked["placeholder"] > 100 and checked["corrupted"] >= 5
+
+
+@given(st.text(alphabet="v0123456789.٣ \nab", max_size=12))
+def test_bare_id_is_the_version_suffix_regex(paper_id: str) -> None:
+    assert _bare_id(paper_id) == re.sub(r"v\d+$", "", paper_id.strip())

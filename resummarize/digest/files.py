@@ -38,7 +38,8 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(path, "cannot read the file: permission denied") from exc
     except OSError as exc:
         raise InputError(path, f"cannot read the file: {exc.strerror or exc}") from exc
-    if not data.removeprefix(BOM).strip():
+    body = data.removeprefix(BOM)
+    if not body or body.isspace():  # not `strip()`: that copies the whole file
         raise InputError(path, "empty file, not a digest")
     nul = data.find(b"\x00")
     if nul >= 0:
@@ -160,6 +161,7 @@ def raw_sibling(path: str | Path) -> Path | None:
 
 
 _LEADING_ID = re.compile(rb'^\{"id": ?"([0-9A-Za-z./_-]+)"[,}]')
+_LEADING_IDS = re.compile(_LEADING_ID.pattern, re.MULTILINE)
 
 
 def read_raw_ids(path: str | Path) -> list[str]:
@@ -169,6 +171,10 @@ def read_raw_ids(path: str | Path) -> list[str]:
     the whole object; any other line goes through the JSON parser.
     """
     data = read_bytes(Path(path))
+    found = _LEADING_IDS.findall(data)
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if found and len(found) == lines:  # every line is upstream's: no line needs the JSON parser
+        return list(dict.fromkeys(paper_id.decode("ascii") for paper_id in found))
     ids: dict[str, None] = {}
     for line in data.split(b"\n"):
         match = _LEADING_ID.match(line)
