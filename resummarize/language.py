@@ -10,6 +10,7 @@ and German, Russian and Ukrainian) is a statistical classifier consulted, and on
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -202,15 +203,57 @@ class _Classifier(NamedTuple):
     codes: frozenset[str]
 
 
+_LOADING = threading.Lock()
+_LOADED: list[_Classifier] = []
+
+
 @cache
 def _classifier() -> _Classifier:
-    """py3langid restricted to the languages we know; loaded on first use only (it takes ~0.5 s)."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    """py3langid restricted to the languages we know; loaded on first use only (it takes ~0.5 s), once
+    even when `preload_classifier` is loading it at the same time."""
+    with _LOADING:
+        if not _LOADED:
+            identifier = _identifier()
+            codes = frozenset(lang.code for lang in LANGUAGES) & frozenset(identifier.labels)
+            identifier.set_languages(sorted(codes))
+            _LOADED.append(_Classifier(identifier, codes))
+        return _LOADED[0]
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    codes = frozenset(lang.code for lang in LANGUAGES) & frozenset(identifier.labels)
-    identifier.set_languages(sorted(codes))
-    return _Classifier(identifier, codes)
+
+def _identifier() -> Any:
+    """py3langid's model, decompressed in one call: its own loader decompresses in ~700 small calls, each
+    of which gives the GIL back and waits to retake it, so a load in the background took ~3x longer. Any
+    other model layout (a newer py3langid) is loaded by py3langid itself."""
+    import io
+    import lzma
+
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    try:
+        import numpy as np  # py3langid's own dependency, used here only as py3langid uses it
+        from py3langid.modelio import _to_array
+
+        raw = lzma.decompress((MODEL_DIR / MODEL_FILE).read_bytes())
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            return LanguageIdentifier(
+                np.asarray(data["ptc"]), np.asarray(data["pc"]), data["classes"].tolist(),
+                _to_array(data["nextmove"]), data["out_feat"].tolist(), norm_probs=True,
+                tk_row=_to_array(data["nextmove_row"]))
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError, lzma.LZMAError):  # another layout
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def preload_classifier(language: Language | None) -> threading.Thread | None:
+    """Load the classifier in a background thread when `language` (None: not known yet) may need it.
+
+    Most of the load is LZMA decompression, which releases the GIL: a repair that imports its HTTP
+    client and plans its inputs meanwhile gets the classifier for free instead of ~0.5 s later.
+    """
+    if language is not None and len(_BY_SCRIPT.get(language.script, ())) <= 1:
+        return None
+    thread = threading.Thread(target=_classifier, name="load-language-classifier", daemon=True)
+    thread.start()
+    return thread
 
 
 def _same_script(clean: str, letters: Mapping[str, int], script: str) -> str | None:
