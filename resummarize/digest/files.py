@@ -161,7 +161,6 @@ def raw_sibling(path: str | Path) -> Path | None:
 
 
 _LEADING_ID = re.compile(rb'^\{"id": ?"([0-9A-Za-z./_-]+)"[,}]')
-_LEADING_IDS = re.compile(_LEADING_ID.pattern, re.MULTILINE)
 
 
 def read_raw_ids(path: str | Path) -> list[str]:
@@ -171,10 +170,6 @@ def read_raw_ids(path: str | Path) -> list[str]:
     the whole object; any other line goes through the JSON parser.
     """
     data = read_bytes(Path(path))
-    found = _LEADING_IDS.findall(data)
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    if found and len(found) == lines:  # every line is upstream's: no line needs the JSON parser
-        return list(dict.fromkeys(paper_id.decode("ascii") for paper_id in found))
     ids: dict[str, None] = {}
     for line in data.split(b"\n"):
         match = _LEADING_ID.match(line)
