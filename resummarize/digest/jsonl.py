@@ -113,23 +113,13 @@ def entry_from(obj: dict[str, Any], line: int, *, enhanced: bool = True) -> tupl
         if not _encodable(text):
             diagnostics.append(Diagnostic(line=line, id=printable(paper_id),
                                           message=f"the {name} holds a lone surrogate: not valid Unicode"))
-    authors, categories = obj.get("authors") or [], obj.get("categories") or []
-    if _strings_only(authors) and _strings_only(categories) and all(type(v) is str for v in fields.values()):
-        # Upstream's types, checked above exactly as validation would: ~3x cheaper than validating.
-        return Entry.model_construct(id=paper_id, title=title, abstract=abstract, authors=list(authors),
-                                     categories=list(categories), fields=dict(fields), line=line), diagnostics
-    try:  # a fork's odd types that pydantic still accepts
+    try:  # the common case: upstream's types, validated by pydantic alone (as fast as `model_construct`)
         entry = Entry(id=paper_id, title=title, abstract=abstract, authors=obj.get("authors") or [],
                       categories=obj.get("categories") or [], fields=fields, line=line)
     except ValidationError:  # odd types in a fork's file: coerce them instead of refusing the paper
         entry = Entry(id=paper_id, title=title, abstract=abstract, authors=_strings(obj.get("authors")),
                       categories=_strings(obj.get("categories")), fields=_texts(fields), line=line)
     return entry, diagnostics
-
-
-def _strings_only(values: Any) -> bool:
-    """Whether `values` is a list holding only `str`: what `Entry` accepts unchanged."""
-    return type(values) is list and all(type(value) is str for value in values)
 
 
 def _split(body: bytes) -> list[bytes]:
