@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from resummarize.errors import UsageError
+from resummarize.langmodel import read_model
 
 
 @dataclass(frozen=True)
@@ -213,34 +214,11 @@ def _classifier() -> _Classifier:
     even when `preload_classifier` is loading it at the same time."""
     with _LOADING:
         if not _LOADED:
-            identifier = _identifier()
+            identifier = read_model()
             codes = frozenset(lang.code for lang in LANGUAGES) & frozenset(identifier.labels)
             identifier.set_languages(sorted(codes))
             _LOADED.append(_Classifier(identifier, codes))
         return _LOADED[0]
-
-
-def _identifier() -> Any:
-    """py3langid's model, decompressed in one call: its own loader decompresses in ~700 small calls, each
-    of which gives the GIL back and waits to retake it, so a load in the background took ~3x longer. Any
-    other model layout (a newer py3langid) is loaded by py3langid itself."""
-    import io
-    import lzma
-
-    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
-
-    try:
-        import numpy as np  # py3langid's own dependency, used here only as py3langid uses it
-        from py3langid.modelio import _to_array
-
-        raw = lzma.decompress((MODEL_DIR / MODEL_FILE).read_bytes())
-        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-            return LanguageIdentifier(
-                np.asarray(data["ptc"]), np.asarray(data["pc"]), data["classes"].tolist(),
-                _to_array(data["nextmove"]), data["out_feat"].tolist(), norm_probs=True,
-                tk_row=_to_array(data["nextmove_row"]))
-    except (ImportError, AttributeError, KeyError, TypeError, ValueError, lzma.LZMAError):  # another layout
-        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
 def preload_classifier(language: Language | None) -> threading.Thread | None:

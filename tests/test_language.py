@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from resummarize import language
 from resummarize.errors import InputError, UsageError
+from resummarize.langmodel import read_model
 from resummarize.language import (
     LANGUAGES,
     Language,
@@ -288,13 +289,13 @@ def test_plainly_han_refuses_kana_and_a_nul_inside_a_text() -> None:
 
 
 def test_the_model_read_in_one_call_is_py3langids_own(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`_identifier` reads the model itself (one decompression call); it must be the model py3langid loads."""
+    """`read_model` reads the model itself (one decompression call); it must be the model py3langid loads."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     theirs = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     with monkeypatch.context() as patch:  # ours must not be py3langid's loader in disguise
         patch.setattr(LanguageIdentifier, "from_model_file", None)
-        ours = language._identifier()
+        ours = read_model()
     assert type(ours) is LanguageIdentifier and ours.nb_classes == theirs.nb_classes
     assert (ours.nb_ptc == theirs.nb_ptc).all() and (ours.nb_pc == theirs.nb_pc).all()
     assert (ours.tk_nextmove, ours.tk_row, ours.tk_output) == (theirs.tk_nextmove, theirs.tk_row, theirs.tk_output)
