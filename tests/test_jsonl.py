@@ -290,4 +290,3 @@ def test_single_field_edit_changes_only_that_line(
     target["AI"][name] = value
     assert digest.to_bytes() == jsonl(objects, style, nl, final)
     assert digest.entries[index].fields[name] == value
-
