@@ -10,6 +10,7 @@ and German, Russian and Ukrainian) is a statistical classifier consulted, and on
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +19,7 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from resummarize.errors import UsageError
+from resummarize.langmodel import read_model
 
 
 @dataclass(frozen=True)
@@ -202,15 +204,34 @@ class _Classifier(NamedTuple):
     codes: frozenset[str]
 
 
+_LOADING = threading.Lock()
+_LOADED: list[_Classifier] = []
+
+
 @cache
 def _classifier() -> _Classifier:
-    """py3langid restricted to the languages we know; loaded on first use only (it takes ~0.5 s)."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    """py3langid restricted to the languages we know; loaded on first use only (it takes ~0.5 s), once
+    even when `preload_classifier` is loading it at the same time."""
+    with _LOADING:
+        if not _LOADED:
+            identifier = read_model()
+            codes = frozenset(lang.code for lang in LANGUAGES) & frozenset(identifier.labels)
+            identifier.set_languages(sorted(codes))
+            _LOADED.append(_Classifier(identifier, codes))
+        return _LOADED[0]
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    codes = frozenset(lang.code for lang in LANGUAGES) & frozenset(identifier.labels)
-    identifier.set_languages(sorted(codes))
-    return _Classifier(identifier, codes)
+
+def preload_classifier(language: Language | None) -> threading.Thread | None:
+    """Load the classifier in a background thread when `language` (None: not known yet) may need it.
+
+    Most of the load is LZMA decompression, which releases the GIL: a repair that imports its HTTP
+    client and plans its inputs meanwhile gets the classifier for free instead of ~0.5 s later.
+    """
+    if language is not None and len(_BY_SCRIPT.get(language.script, ())) <= 1:
+        return None
+    thread = threading.Thread(target=_classifier, name="load-language-classifier", daemon=True)
+    thread.start()
+    return thread
 
 
 def _same_script(clean: str, letters: Mapping[str, int], script: str) -> str | None:
@@ -284,6 +305,37 @@ def _obviously(text: str, language: Language) -> bool:
     return False
 
 
+#: UTF-8 lead bytes of U+5000-U+9FFF, all in the common Han block (a lead byte occurs nowhere else).
+#: `translate` keeps them and NUL, the separator, and drops every other byte.
+_NOT_HAN_LEAD_OR_NUL = bytes(sorted(set(range(1, 256)) - set(range(0xE5, 0xEA))))
+#: UTF-8 of U+3040-U+30FF: the same test as `_ANY_KANA`, on bytes.
+_KANA_BYTES = re.compile(rb"\xe3[\x81-\x83]")
+
+
+def plainly_han(texts: Sequence[str]) -> bool:
+    """A sufficient condition for `matches(text, <a Han language>)` on every text, in a few C-level passes
+    over the texts' UTF-8 bytes: `_obviously`'s test with U+5000-U+9FFF (a lower bound of the common Han
+    block it counts) counted by their lead bytes. Most Chinese entries pass here and skip every regex.
+    """
+    joined = "\0".join(texts)
+    if joined.count("\0") != len(texts) - 1:
+        return False  # a NUL inside a text would misplace the separators
+    data = joined.encode("utf-8", "surrogatepass")
+    if _KANA_BYTES.search(data):
+        return False
+    counts = data.translate(None, _NOT_HAN_LEAD_OR_NUL).split(b"\0")
+    return all(len(han) >= 4 and len(han) >= _OWN_MIN * len(text) for han, text in zip(counts, texts, strict=True))
+
+
+def plainly_written(texts: Sequence[str], language: Language) -> bool:
+    """True only when `matches` holds for every text, told by the cheap tests alone (False: look closer)."""
+    if language.script == "Han":
+        return plainly_han(texts)
+    if language.code == "en":
+        return all(_obviously(text, language) for text in texts)
+    return False
+
+
 def matches_many(texts: Sequence[str], language: Language) -> list[bool]:
     """`matches` for each of several texts (an entry's fields); for a Han target one pass over all
     of them usually settles it.
@@ -293,6 +345,8 @@ def matches_many(texts: Sequence[str], language: Language) -> list[bool]:
     """
     if language.script != "Han" or len(texts) < 2:
         return [matches(text, language) for text in texts]
+    if plainly_han(texts):
+        return [True] * len(texts)
     joined = "\n".join(texts)
     if _ANY_KANA.search(joined):
         return [matches(text, language) for text in texts]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from detection import field_reason
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resummarize.detect import (
     DEFAULT_PLACEHOLDERS,
@@ -16,13 +18,15 @@ from resummarize.detect import (
     REFUSAL,
     EntryVerdict,
     Placeholders,
+    _bare_id,
+    _form_reason,
     check_entry,
     is_refusal,
     missing_ids,
 )
-from resummarize.digest.model import FIELDS, Entry
+from resummarize.digest.model import FIELDS, Entry, canonical
 from resummarize.errors import UsageError
-from resummarize.language import resolve
+from resummarize.language import Language, matches, resolve
 
 EN = resolve("English")
 ZH = resolve("Chinese")
@@ -334,3 +338,57 @@ def test_corpus_dropped_papers(corpus_dir: Path) -> None:
         order.setdefault(e.id, position)
     assert missing == sorted(missing, key=order.__getitem__)
     assert not set(missing) & {e.id for e in enhanced}
+
+
+# The fast paths of check_entry must give the verdict of the plain rules, field by field --------------
+
+
+def _plain_verdict(entry: Entry, language: Language, placeholders: Placeholders) -> tuple[dict[str, str], bool]:
+    """check_entry spelled out without any shortcut: every field's form, then its language, one by one."""
+    broken: dict[str, str] = {}
+    refused = False
+    seen: set[str] = set()
+    for key, text in entry.fields.items():
+        name = canonical(key)
+        if name not in FIELDS or name in seen:
+            continue
+        seen.add(name)
+        reason = _form_reason(text, placeholders)
+        if reason == "refused":
+            refused = True
+        elif reason is not None:
+            broken[key] = reason
+        elif not matches(text.strip(), language):
+            broken[key] = "wrong_language"
+    broken.update({name: "empty" for name in FIELDS if name not in seen})
+    return broken, refused
+
+
+def _corpus_entries(corpus_dir: Path, seed_path: Path) -> list[Entry]:
+    entries = [e for path in sorted(corpus_dir.glob("*_AI_enhanced_*.jsonl")) for e in jsonl_entries(path)]
+    return entries + seed_entries(seed_path)
+
+
+def test_check_entry_agrees_with_the_plain_rules_on_the_corpus(corpus_dir: Path, seed_path: Path) -> None:
+    entries = _corpus_entries(corpus_dir, seed_path)
+    damaged = "方法：使用\tau 作为温度\x08eta，\n\nabla 与 \ufffd"
+    entries.append(Entry(id="x", fields=dict.fromkeys(FIELDS, damaged)))
+    entries.append(Entry(id="y", fields={**five(GOOD_ZH), "method": "　" + GOOD_ZH + "\u200b"}))
+    entries.append(Entry(id="z", fields={**five(GOOD_ZH), "result": GOOD_ZH + "\ufffd"}))  # printable
+    entries.append(Entry(id="r", fields={**five(GOOD_ZH), "tldr": REFUSAL}))
+    marks = Placeholders(["深度*", "Ｅrror again"])
+    checked = Counter[str]()
+    for target in (ZH, EN, resolve("Japanese")):
+        for item in entries:
+            verdict = check_entry(item, target, marks)
+            assert (dict(sorted(verdict.fields.items())), verdict.refused) == tuple(
+                (dict(sorted(part.items())) if isinstance(part, dict) else part)
+                for part in _plain_verdict(item, target, marks)
+            ), item.id
+            checked.update(verdict.fields.values())
+    assert checked["wrong_language"] > 1000 and checked["placeholder"] > 100 and checked["corrupted"] >= 5
+
+
+@given(st.text(alphabet="v0123456789.٣ \nab", max_size=12))
+def test_bare_id_is_the_version_suffix_regex(paper_id: str) -> None:
+    assert _bare_id(paper_id) == re.sub(r"v\d+$", "", paper_id.strip())

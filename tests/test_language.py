@@ -4,12 +4,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from resummarize import language
 from resummarize.errors import InputError, UsageError
+from resummarize.langmodel import read_model
 from resummarize.language import (
     LANGUAGES,
     Language,
@@ -17,6 +21,7 @@ from resummarize.language import (
     from_environment,
     matches,
     matches_many,
+    plainly_han,
     resolve,
     strip_noise,
 )
@@ -254,3 +259,59 @@ _PIECES = ["提出", "方法", "模型", "实验", "的", "，", "。", "HaKAN",
 def test_matches_many_agrees_with_matches(texts: list[str]) -> None:
     for target in (resolve("Chinese"), resolve("English"), resolve("Japanese")):
         assert matches_many(texts, target) == [matches(text, target) for text in texts]
+
+
+# plainly_han: the byte-level shortcut for a Han target is sufficient, never decisive the other way ----
+
+
+def test_plainly_han_implies_matches_on_every_corpus_entry(corpus_dir: Path) -> None:
+    chinese = resolve("Chinese")
+    passed = total = 0
+    for path in sorted(corpus_dir.glob("*_AI_enhanced_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            fields = json.loads(line).get("AI") or {}
+            texts = [str(text).strip() for text in fields.values()]
+            total += 1
+            if texts and plainly_han(texts):
+                passed += 1
+                assert all(matches(text, chinese) for text in texts), texts
+            for text in texts:  # one field alone, too
+                if plainly_han([text]):
+                    assert matches(text, chinese), text
+    assert passed > 0.9 * total  # the common case really takes the shortcut
+
+
+def test_plainly_han_refuses_kana_and_a_nul_inside_a_text() -> None:
+    assert plainly_han([ZH_PLAIN, ZH_PLAIN])
+    assert not plainly_han([ZH_PLAIN, ZH_PLAIN + "テスト"])
+    assert not plainly_han([ZH_PLAIN + "\0" + "x" * 200, ZH_PLAIN])  # would shift the per-text counts
+    assert not plainly_han(["一二三上下不与中为了于人以使信作体保" * 3])  # U+4E00-U+4FFF: not counted, not wrong
+
+
+def test_the_model_read_in_one_call_is_py3langids_own(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`read_model` reads the model itself (one decompression call); it must be the model py3langid loads."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    theirs = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    with monkeypatch.context() as patch:  # ours must not be py3langid's loader in disguise
+        patch.setattr(LanguageIdentifier, "from_model_file", None)
+        ours = read_model()
+    assert type(ours) is LanguageIdentifier and ours.nb_classes == theirs.nb_classes
+    assert (ours.nb_ptc == theirs.nb_ptc).all() and (ours.nb_pc == theirs.nb_pc).all()
+    assert (ours.tk_nextmove, ours.tk_row, ours.tk_output) == (theirs.tk_nextmove, theirs.tk_row, theirs.tk_output)
+    texts = [DE_LONG, FR_LONG, EN_PLAIN, *[line[:300] for line in (corpus_dir / "2026-05-21.jsonl").read_text(
+        encoding="utf-8").splitlines()[:40]]]
+    assert [ours.classify(text) for text in texts] == [theirs.classify(text) for text in texts]
+
+
+def test_a_preload_in_the_background_is_the_classifier_used_after() -> None:
+    assert language.preload_classifier(resolve("zh")) is None  # one language per script: never needed
+    language._classifier.cache_clear()
+    language._LOADED.clear()
+    thread = language.preload_classifier(resolve("en"))
+    assert thread is not None
+    thread.join()
+    loaded = list(language._LOADED)
+    assert len(loaded) == 1
+    assert not matches(DE_LONG, resolve("en"))
+    assert len(language._LOADED) == 1 and language._LOADED[0] is loaded[0]  # not loaded twice

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from resummarize.digest import iter_digest_paths, load, load_digest, raw_sibling, read_raw_objects
+from resummarize.digest import iter_digest_paths, load, load_digest, raw_sibling, read_raw_ids, read_raw_objects
 from resummarize.digest.jsonl import JsonlDigest, entry_from
 from resummarize.digest.markdown import MarkdownDigest
 from resummarize.errors import InputError
@@ -137,3 +137,23 @@ def test_raw_sibling_and_raw_papers(corpus_dir: Path, tmp_path: Path) -> None:
 def test_read_raw_objects_refuses_a_file_without_papers(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a raw crawl file"):
         read_raw_objects(write(tmp_path / "x.jsonl", b"[1]\n"))
+
+
+def test_raw_ids_read_without_the_parser_equal_the_parsed_ones(corpus_dir: Path, tmp_path: Path) -> None:
+    """Upstream's lines are read by a regex over the whole file; any other line makes every line be read
+    one by one. Both give the first occurrence of each id, in file order."""
+    raw = (corpus_dir / "2026-05-21.jsonl").read_bytes()
+    parsed = list(dict.fromkeys(str(obj["id"]) for obj in read_raw_objects(corpus_dir / "2026-05-21.jsonl")))
+    lines = raw.rstrip(b"\n").split(b"\n")
+    variants = {
+        "as is": raw,
+        "no final newline": raw.rstrip(b"\n"),
+        "a repeated line": b"\n".join([*lines, lines[0]]) + b"\n",
+        "a blank line and another style":
+            b"\n".join([lines[0], b"", b'{"title": "t", "id": "9901.00001"}', *lines[1:]]),
+    }
+    for name, data in variants.items():
+        path = tmp_path / f"{len(data)}.jsonl"
+        path.write_bytes(data)
+        expected = [parsed[0], "9901.00001", *parsed[1:]] if "another" in name else parsed
+        assert read_raw_ids(path) == expected, name

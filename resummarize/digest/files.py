@@ -38,7 +38,8 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(path, "cannot read the file: permission denied") from exc
     except OSError as exc:
         raise InputError(path, f"cannot read the file: {exc.strerror or exc}") from exc
-    if not data.removeprefix(BOM).strip():
+    body = data.removeprefix(BOM)
+    if not body or body.isspace():  # not `strip()`: that copies the whole file
         raise InputError(path, "empty file, not a digest")
     nul = data.find(b"\x00")
     if nul >= 0:
