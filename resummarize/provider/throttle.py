@@ -86,32 +86,24 @@ class Throttle:
             self.cooldowns += 1
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn the provider's request limit and remaining budget from a response."""
-        limit = _integer(headers.get("x-ratelimit-limit-requests"))
-        if limit is not None and limit > 0:
-            self._limit = limit
-        self._observe_tokens(headers)
-        remaining = _integer(headers.get("x-ratelimit-remaining-requests"))
-        if remaining is None:
-            return
-        reset = headers.get("x-ratelimit-reset-requests")
-        seconds = parse_duration(reset) if reset else None
-        self._remaining = remaining
-        self._reset_at = self._clock() + (seconds if seconds is not None else 1.0)
-        self._started_since_header = 0
+        """Learn the provider's request and token limits and what is left of them from a response."""
+        limit, left, reset_at = self._budget(headers, "requests")
+        self._limit = limit or self._limit
+        if left is not None:
+            self._remaining, self._reset_at, self._started_since_header = left, reset_at, 0
+        limit, left, reset_at = self._budget(headers, "tokens")
+        self._token_limit = limit or self._token_limit
+        if left is not None:
+            self._tokens_left, self._tokens_reset_at, self._tokens_since_header = left, reset_at, 0
 
-    def _observe_tokens(self, headers: Mapping[str, str]) -> None:
-        limit = _integer(headers.get("x-ratelimit-limit-tokens"))
-        if limit is not None and limit > 0:
-            self._token_limit = limit
-        left = _integer(headers.get("x-ratelimit-remaining-tokens"))
-        if left is None:
-            return
-        reset = headers.get("x-ratelimit-reset-tokens")
+    def _budget(self, headers: Mapping[str, str], kind: str) -> tuple[int | None, int | None, float]:
+        """`x-ratelimit-{limit,remaining,reset}-KIND`: the per-minute limit, what is left, when it resets."""
+        limit = _integer(headers.get(f"x-ratelimit-limit-{kind}"))
+        reset = headers.get(f"x-ratelimit-reset-{kind}")
         seconds = parse_duration(reset) if reset else None
-        self._tokens_left = left
-        self._tokens_reset_at = self._clock() + (seconds if seconds is not None else 1.0)
-        self._tokens_since_header = 0
+        return (limit if limit is not None and limit > 0 else None,
+                _integer(headers.get(f"x-ratelimit-remaining-{kind}")),
+                self._clock() + (seconds if seconds is not None else 1.0))
 
     def _token_delay(self, now: float, tokens: int) -> float:
         """Seconds until `tokens` more fit the provider's token budget and per-minute token window."""
