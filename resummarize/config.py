@@ -36,9 +36,6 @@ class Settings(BaseModel):
             return resolve(self.language)
         return from_environment(self.environment_language)
 
-    def language_for(self, digest: Digest) -> Language:
-        return self.language_choice(digest)[0]
-
     def language_choice(self, digest: Digest, placeholders: Placeholders | None = None) -> tuple[Language, str]:
         """The digest's language and where it came from (flag, name, sibling, environment, content, default)."""
         if self.language:

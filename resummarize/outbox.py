@@ -19,7 +19,7 @@ from resummarize.digest.model import Digest
 from resummarize.errors import InputError
 from resummarize.plan import Job, PlannedFile
 from resummarize.rebase import Source, capture, position, reapply
-from resummarize.report import EntryResult, RepairReport
+from resummarize.report import RepairReport
 from resummarize.writer import Snapshot, backup, commit, write_atomic
 
 
@@ -81,9 +81,7 @@ class Outbox:
         except InputError as exc:  # cannot be read again or written: its answers stay journaled
             for job in done:
                 job.outcome = None
-                self.report.record(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=0,
-                                               error=str(exc)))
-                self.report.totals.repaired -= 1
+                self.report.revoke(job.entry.id, job.path, str(exc))
 
 
 def apply(digest: Digest, jobs: Sequence[Job]) -> None:
