@@ -26,8 +26,8 @@ from pathlib import Path
 import openai
 from common import REPO, record
 
-from resummarize.batch import BATCH_DISCOUNT, batch_cost_note, price
 from resummarize.config import RepairOptions, Settings
+from resummarize.cost import BATCH_DISCOUNT, estimate_cost, price
 from resummarize.digest.model import canonical
 from resummarize.engine import repair
 from resummarize.journal import Journal
@@ -105,7 +105,7 @@ def survey(folder: Path) -> Survey:
                                   prompts=load_prompts()))
     planned = time.perf_counter() - start
     return Survey(len(scans), total.entries, total.needs_repair, total.missing, seconds, planned,
-                  batch_cost_note(plan, MODEL))
+                  estimate_cost(MODEL, plan.estimated_requests, plan.estimated_prompt_tokens).describe())
 
 
 @dataclass

@@ -21,7 +21,6 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from resummarize.config import RepairOptions
-from resummarize.cost import BATCH_DISCOUNT, PRICES, estimate_cost, price
 from resummarize.errors import BatchPending, ValidationFailure
 from resummarize.journal import Journal
 from resummarize.plan import Job, questions
@@ -29,14 +28,14 @@ from resummarize.provider.request import Outcome
 from resummarize.provider.retry import give_up, policy
 from resummarize.provider.summarize import Summarizer
 from resummarize.provider.wire import Mode, content_of, request_body
-from resummarize.report import RepairReport, Usage
+from resummarize.report import Usage
 
 ENDPOINT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 #: Longest custom_id we send; OpenAI documents no limit, but ids are echoed in every result line.
 CUSTOM_ID_LIMIT = 64
 #: Journal state of a batch whose results were read: its work never goes to a batch again.
 DONE = "done"
-__all__ = ["BATCH_DISCOUNT", "PRICES", "ask_batch", "batch_cost_note", "price"]
+__all__ = ["ask_batch"]
 #: Batch statuses after which the provider changes nothing more.
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 T = TypeVar("T")
@@ -251,8 +250,3 @@ def _tried(journal: Journal, job: Job) -> bool:
     """A job a finished batch could not answer goes live: asking a batch again would only delay it."""
     known = journal.batch(work_identity([job]))
     return known is not None and known[1] == DONE
-
-
-def batch_cost_note(report: RepairReport, model: str) -> str:
-    """The dry-run estimate of what the planned requests cost live and through the Batch API."""
-    return estimate_cost(model, report.estimated_requests, report.estimated_prompt_tokens).describe()

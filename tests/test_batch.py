@@ -16,13 +16,11 @@ import pytest
 from resummarize.batch import (
     CUSTOM_ID_LIMIT,
     DONE,
-    batch_cost_note,
     custom_id,
-    price,
     work_identity,
 )
 from resummarize.config import RepairOptions, Settings
-from resummarize.cost import estimate_cost
+from resummarize.cost import estimate_cost, price
 from resummarize.engine import repair
 from resummarize.errors import BatchPending, ProviderError
 from resummarize.journal import Journal
@@ -276,6 +274,10 @@ def test_custom_ids_stay_short_and_unique(corpus_dir: Path, tmp_path: Path) -> N
     second = custom_id(12, job, taken)
     assert all(len(name) == CUSTOM_ID_LIMIT for name in [*taken, second])
     assert second not in taken and second.endswith("#1") and second.startswith("12:new:xxx")
+
+
+def batch_cost_note(report: RepairReport, model: str) -> str:
+    return estimate_cost(model, report.estimated_requests, report.estimated_prompt_tokens).describe()
 
 
 def test_cost_note_compares_live_and_batch() -> None:
