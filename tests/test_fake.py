@@ -17,6 +17,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
+from waiting import wait_for
 
 from resummarize import testing
 from resummarize.digest.model import FIELDS
@@ -387,24 +388,15 @@ def test_two_hundred_concurrent_connections(fake_openai_factory: Any) -> None:
 
     with ThreadPoolExecutor(200) as pool:
         futures = [pool.submit(ask, n) for n in range(200)]
-        all_in = wait_until(lambda: fake.in_flight == 200)
-        gate.set()
+        try:
+            wait_for(lambda: fake.in_flight == 200)  # all 200 held at the gate together
+        finally:
+            gate.set()
         statuses = [future.result() for future in futures]
-    assert all_in, f"only {fake.in_flight} of 200 requests were in flight together"
     assert statuses == [200] * 200
     assert fake.max_in_flight == 200 and fake.in_flight == 0
     fake.reset_log()
     assert fake.requests == [] and fake.max_in_flight == 0
-
-
-def wait_until(condition: Callable[[], bool], limit: float = 20.0) -> bool:
-    """Poll a condition that must become true; the limit only bounds a broken run."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_keep_alive_reuses_one_connection_even_with_chunked_bodies(fake_openai: FakeProvider) -> None:
@@ -481,7 +473,7 @@ def test_batch_completes_with_per_line_faults(fake_openai_factory: Any, connect:
     client = connect(fake)
     batch = _run_batch(client, _batch_input(papers))
     assert client.batches.retrieve(batch.id).status == "in_progress"
-    assert wait_until(lambda: client.batches.retrieve(batch.id).status != "in_progress")
+    wait_for(lambda: client.batches.retrieve(batch.id).status != "in_progress")
     done = client.batches.retrieve(batch.id)
     assert done.status == "completed" and done.completed_at is not None
     assert done.request_counts is not None and (done.request_counts.total, done.request_counts.failed) == (

@@ -17,6 +17,7 @@ from pathlib import Path
 import openai
 import pytest
 from engine import answers_in
+from waiting import wait_for
 
 from resummarize import load
 from resummarize.config import RepairOptions, Settings
@@ -285,14 +286,6 @@ def test_watch_mode_repairs_new_files_until_sigterm(corpus_dir: Path, tmp_path: 
     assert log[-1] == "stopped by SIGTERM: validated answers are written"
     assert [line.split(":")[0] for line in log[1:-1]] == [f"repaired {three}", f"repaired {data / SMALL}"]
     assert not broken(three) and not broken(data / SMALL)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_file_lock_is_exclusive_and_leaves_nothing_behind(tmp_path: Path) -> None:
