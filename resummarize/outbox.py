@@ -18,7 +18,7 @@ from resummarize.digest import load_digest
 from resummarize.digest.model import Digest
 from resummarize.errors import InputError
 from resummarize.plan import Job, PlannedFile
-from resummarize.rebase import Source, capture, position, reapply
+from resummarize.rebase import Source, capture, insert_restored, reapply
 from resummarize.report import RepairReport
 from resummarize.writer import Snapshot, backup, commit, write_atomic
 
@@ -90,10 +90,7 @@ def apply(digest: Digest, jobs: Sequence[Job]) -> None:
     for job in jobs:
         if job.outcome is not None and job.index is not None:
             digest.set_fields(job.index, {k: job.outcome.fields[k] for k in job.apply})
-    for job in jobs:
-        if job.outcome is not None and job.index is None:
-            entry = job.entry.model_copy(update={"fields": dict(job.outcome.fields)})
-            digest.insert(position(digest, job), entry, raw=job.raw)
+    insert_restored(digest, jobs)
 
 
 def write_file(work: FileWork, done: Sequence[Job], options: RepairOptions, report: RepairReport) -> None:

@@ -66,10 +66,7 @@ def reapply(current: bytes, path: Path, fmt: str, jobs: Sequence[Job], source: S
             source.changed.append(job.entry.id)
             continue
         fresh.set_fields(index, {k: job.outcome.fields[k] for k in job.apply})
-    for job in inserts:
-        assert job.outcome is not None
-        entry = job.entry.model_copy(update={"fields": dict(job.outcome.fields)})
-        fresh.insert(position(fresh, job), entry, raw=job.raw)
+    insert_restored(fresh, inserts)
     return fresh.to_bytes()
 
 
@@ -78,7 +75,15 @@ def _same(now: Entry, then: Entry) -> bool:
     return now.model_dump(include=keep) == then.model_dump(include=keep)
 
 
-def position(digest: Digest, job: Job) -> int:
+def insert_restored(digest: Digest, jobs: Sequence[Job]) -> None:
+    """Insert each answered restored paper after the paper that precedes it in the raw crawl."""
+    for job in jobs:
+        if job.outcome is not None and job.index is None:
+            entry = job.entry.model_copy(update={"fields": dict(job.outcome.fields)})
+            digest.insert(_position(digest, job), entry, raw=job.raw)
+
+
+def _position(digest: Digest, job: Job) -> int:
     """After the nearest paper that precedes this one in the raw crawl and is in the digest now."""
     positions = {e.id: i for i, e in enumerate(digest.entries)}
     for paper_id in reversed(job.raw_order[: job.raw_index]):
