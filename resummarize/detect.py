@@ -8,15 +8,17 @@ such papers on purpose.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
 
 from pydantic import BaseModel, ConfigDict
 
 from resummarize.digest.model import FIELDS, LEGACY_KEYS, Entry
 from resummarize.errors import UsageError
-from resummarize.language import Language, matches_many, plainly_written, prevailing
+from resummarize.language import Language, matches_many, plainly_written_each, prevailing
 
 #: Every reason a field can be broken for. When several apply, the first of
 #: empty > placeholder > corrupted > wrong_language is reported; `mismatched` (a summary that belongs to
@@ -80,6 +82,11 @@ def _initial(text: str) -> str:
 _REFUSAL_KEY = _normal(REFUSAL)
 
 
+#: The head `Placeholders.cannot_start` judges a field by, and how many distinct heads it remembers.
+_HEAD = operator.itemgetter(slice(0, 3))
+_MAX_HEADS = 100_000
+
+
 class Placeholders:
     """The one list of placeholder strings: the known families plus whatever the user adds."""
 
@@ -104,6 +111,7 @@ class Placeholders:
         self._longest = 2 * max((len(key) for key in exact), default=0) + 8
         self._head = 2 * max((len(key) for key in prefixes), default=0) + 8
         self._quiet: dict[str, bool] = {}
+        self._seen: dict[str, bool] = {}
         keys = (*exact, *prefixes, _REFUSAL_KEY)
         self._heads = frozenset(key[:2] for key in keys) if all(len(key) >= 2 for key in keys) else None
 
@@ -120,6 +128,17 @@ class Placeholders:
             initial = _initial(first)
             quiet = self._quiet[first] = initial not in self._initials and initial != _REFUSAL_KEY[0]
         return quiet
+
+    def quiet_heads(self, texts: Sequence[str]) -> list[bool]:
+        """`cannot_start` of each stripped text, asked once per distinct head over a run: it reads only
+        the head, and of a head not all ASCII only the first character. An empty text gives False."""
+        heads = [head if head.isascii() else head[:1] for head in map(_HEAD, texts)]
+        known = self._seen
+        if len(known) > _MAX_HEADS:
+            known.clear()
+        for head in set(heads).difference(known):
+            known[head] = bool(head) and self.cannot_start(head)
+        return list(map(known.__getitem__, heads))
 
     def matches(self, text: str, initial: str | None = None) -> bool:
         """True when the whole field is a placeholder (a summary that mentions "error" is not)."""
@@ -187,19 +206,31 @@ _OLD_NAMES = {name: key for key, name in LEGACY_KEYS.items()}
 _FIVE_KEYS = (frozenset(FIELDS), frozenset(_OLD_NAMES.get(name, name) for name in FIELDS))
 
 
-def _plainly_clean(entry: Entry, language: Language, placeholders: Placeholders) -> bool:
-    """The common case in a few C-level passes: the five fields, none blank, none starting like a
-    placeholder or the refusal, no control character or U+FFFD, and plainly in the digest's language.
-    True means `check_entry` would find nothing; False means look field by field."""
-    if entry.fields.keys() not in _FIVE_KEYS:
-        return False
-    texts = [text.strip() for text in entry.fields.values()]
-    if not all(texts) or not all(map(placeholders.cannot_start, texts)):
-        return False
+def plainly_clean(entries: Sequence[Entry], language: Language, placeholders: Placeholders) -> list[bool]:
+    """For each entry, whether `check_entry` would find nothing, told by C-level passes over all the
+    entries' fields at once (a Python call per field was most of a scan): the five fields, none blank,
+    none starting like a placeholder or the refusal, no control character or U+FFFD, and plainly in the
+    digest's language. False means look field by field."""
+    five = [entry.fields.keys() in _FIVE_KEYS for entry in entries]
+    chosen = (entry.fields.values() for entry, ok in zip(entries, five, strict=True) if ok)
+    texts = list(map(str.strip, chain.from_iterable(chosen)))
+    unmarked = placeholders.quiet_heads(texts)  # a field that may start like a placeholder is looked at whole
+    fits: list[Iterable[bool]] = [
+        [fine or _not_marked(text, placeholders) for fine, text in zip(unmarked, texts, strict=True)],
+        plainly_written_each(texts, language),
+    ]
     joined = "".join(texts)
     if not joined.isprintable() or "\ufffd" in joined:
-        return False
-    return plainly_written(texts, language)
+        fits.append(map(str.isprintable, texts))
+        fits.append(map(operator.not_, map(operator.contains, texts, repeat("\ufffd"))))
+    fields = map(all, zip(*fits, strict=True))
+    clean = iter(list(map(all, zip(*[fields] * len(FIELDS), strict=True))))
+    return [ok and next(clean) for ok in five]
+
+
+def _not_marked(text: str, placeholders: Placeholders) -> bool:
+    """A stripped field is neither blank, nor the refusal, nor a placeholder."""
+    return bool(text) and not is_refusal(text) and not placeholders.matches(text)
 
 
 def check_entry(entry: Entry, language: Language, placeholders: Placeholders) -> EntryVerdict:
@@ -207,8 +238,6 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
 
     Keys outside the five (after `task` -> `tldr`) are not summaries we write and are left alone.
     """
-    if _plainly_clean(entry, language, placeholders):
-        return _CLEAN
     broken: dict[str, str] = {}
     refused = False
     present: set[str] = set()

@@ -9,6 +9,7 @@ and German, Russian and Ukrainian) is a statistical classifier consulted, and on
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
 import unicodedata
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from resummarize.errors import UsageError
@@ -313,27 +315,34 @@ _KANA_BYTES = re.compile(rb"\xe3[\x81-\x83]")
 
 
 def plainly_han(texts: Sequence[str]) -> bool:
-    """A sufficient condition for `matches(text, <a Han language>)` on every text, in a few C-level passes
-    over the texts' UTF-8 bytes: `_obviously`'s test with U+5000-U+9FFF (a lower bound of the common Han
-    block it counts) counted by their lead bytes. Most Chinese entries pass here and skip every regex.
-    """
+    """`plainly_han_each` of every text."""
+    return all(plainly_han_each(texts))
+
+
+def plainly_han_each(texts: Sequence[str]) -> list[bool]:
+    """For each text, a sufficient condition for `matches(text, <a Han language>)`, in a few C-level
+    passes over all the texts' UTF-8 bytes at once (a scan passes a whole digest's fields):
+    `_obviously`'s test with U+5000-U+9FFF (a lower bound of the common Han block it counts) counted
+    by their lead bytes. Most Chinese fields pass here and skip every regex."""
     joined = "\0".join(texts)
-    if joined.count("\0") != len(texts) - 1:
-        return False  # a NUL inside a text would misplace the separators
+    if joined.count("\0") != len(texts) - 1:  # a NUL inside a text would misplace the separators
+        return ["\0" not in text and plainly_han_each([text])[0] for text in texts]
     data = joined.encode("utf-8", "surrogatepass")
-    if _KANA_BYTES.search(data):
-        return False
     counts = data.translate(None, _NOT_HAN_LEAD_OR_NUL).split(b"\0")
-    return all(len(han) >= 4 and len(han) >= _OWN_MIN * len(text) for han, text in zip(counts, texts, strict=True))
+    lengths = list(map(len, texts))
+    enough = map(operator.ge, map(len, counts), map(max, repeat(4), map(_OWN_MIN.__mul__, lengths)))
+    if not _KANA_BYTES.search(data):
+        return list(enough)
+    return [fits and not _ANY_KANA.search(text) for fits, text in zip(enough, texts, strict=True)]
 
 
-def plainly_written(texts: Sequence[str], language: Language) -> bool:
-    """True only when `matches` holds for every text, told by the cheap tests alone (False: look closer)."""
+def plainly_written_each(texts: Sequence[str], language: Language) -> list[bool]:
+    """For each text, True only when `matches` holds, told by the cheap tests alone (False: look closer)."""
     if language.script == "Han":
-        return plainly_han(texts)
+        return plainly_han_each(texts)
     if language.code == "en":
-        return all(_obviously(text, language) for text in texts)
-    return False
+        return list(map(_obviously, texts, repeat(language)))
+    return [False] * len(texts)
 
 
 def matches_many(texts: Sequence[str], language: Language) -> list[bool]:

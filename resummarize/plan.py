@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from resummarize import grounding
 from resummarize.config import RepairOptions, Settings, Strategy
-from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids, written_in
+from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_ids, plainly_clean, written_in
 from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids, read_raw_objects
 from resummarize.digest.jsonl import entry_from, field_keys, printable
 from resummarize.digest.model import FIELDS, Digest, Entry, canonical
@@ -55,8 +55,10 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
     marks = placeholders or settings.placeholders()
     language, source = settings.language_choice(digest, marks)
     verdicts: dict[int, EntryVerdict] = {}
-    for index, entry in enumerate(digest.entries):
-        verdict = check_entry(entry, language, marks)
+    for index, clean in enumerate(plainly_clean(digest.entries, language, marks)):
+        if clean:
+            continue
+        verdict = check_entry(digest.entries[index], language, marks)
         if verdict.needs_repair or verdict.refused:
             verdicts[index] = verdict
     verdicts.update(mismatched(digest, verdicts))
@@ -147,8 +149,9 @@ def scan_file(path: Path, settings: Settings, placeholders: Placeholders | None 
 def scan_paths(paths: Iterable[Path], settings: Settings) -> Iterator[tuple[Digest, FileScan]]:
     """Scan each digest under `paths` in turn (folders are walked; one holding no digest is an error)."""
     placeholders = settings.placeholders()
-    for path in iter_digest_paths(paths):
-        yield scan_file(path, settings, placeholders)
+    with collector_paused():  # for the whole walk: a digest the caller still holds is not traversed
+        for path in iter_digest_paths(paths):
+            yield scan_file(path, settings, placeholders)
 
 
 def scan(paths: Iterable[Path | str], settings: Settings | None = None) -> ScanReport:
