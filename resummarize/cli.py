@@ -240,10 +240,6 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_repair(args: argparse.Namespace, settings: Settings) -> int:
-    from resummarize.language import preload_classifier
-
-    if not args.dry_run:  # first: it loads while the modules below are imported (a dry run only plans)
-        preload_classifier(settings.preferred_language())
     from resummarize.engine import repair
     from resummarize.progress import Progress
     from resummarize.provider.prompts import load_prompts

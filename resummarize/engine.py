@@ -36,6 +36,7 @@ from resummarize.errors import (
 )
 from resummarize.estimate import Estimate
 from resummarize.journal import Journal, default_path
+from resummarize.language import preload_classifier
 from resummarize.lock import hold
 from resummarize.outbox import Outbox, write_file
 from resummarize.plan import Job, PlannedFile, Run, prepare, questions, replan
@@ -269,6 +270,9 @@ class Engine:
                 await asyncio.sleep(0)  # a probe that failed fatally cancels the group here
                 for _ in range(self.options.concurrency - 1):
                     group.create_task(self._worker())
+                # Answers may need the language classifier: it loads while they are awaited, not before
+                # the first request (its imports would compete with the run's own start).
+                preload_classifier(self.options.settings.preferred_language())
         self.outbox.flush()
 
     async def _lead(self, first: list[Job], proved: asyncio.Event) -> None:

@@ -279,28 +279,26 @@ def detect(text: str) -> str | None:
 
 
 _COMMON_HAN = re.compile(r"[\u4e00-\u9fff]+")
-_ANY_KANA = re.compile(r"[\u3040-\u30ff]")  # a superset (with ・ and ー): a hit only means "look closer"
+_ANY_KANA = re.compile(r"[\u3040-\u30ff]")
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")  # a superset (with ・ and ー): a hit only means "look closer"
 #: English words that German, French, Spanish and Italian prose does not use: a cheap "this is English".
-_ENGLISH_WORDS = frozenset(
-    {
-        "the", "of", "and", "to", "is", "for", "that", "with", "this", "are", "we", "by", "from", "which",
-        "be", "our", "its", "it", "can", "these", "at", "has", "have", "been", "than", "their", "into",
-        "using", "show", "shows", "while", "when", "how",
-    }
-)
+_ENGLISH_WORDS = frozenset((
+    "the", "of", "and", "to", "is", "for", "that", "with", "this", "are", "we", "by", "from", "which", "be",
+    "our", "its", "it", "can", "these", "at", "has", "have", "been", "than", "their", "into", "using", "show",
+    "shows", "while", "when", "how"))
 
 
 def _obviously(text: str, language: Language) -> bool:
     """A sufficient condition for `matches`, checked on the raw text so most fields skip the full path.
 
     Han: stripping noise only removes non-Han characters, so a Han share computed against every other
-    character (weighted as heavily as Han) is a lower bound of the real one. English: ASCII text with
-    enough English function words needs no classifier.
-    """
+    character (weighted as heavily as Han) is a lower bound of the real one. English: text with no
+    letter outside ASCII (`±`, `×` and curly quotes are fine) and enough English function words needs
+    no classifier."""
     if language.script == "Han":
         han = len(text) - len(_COMMON_HAN.sub("", text))  # a lower bound: the common block only
         return han >= 4 and han >= _OWN_MIN * len(text) and not _ANY_KANA.search(text)
-    if language.code == "en" and text.isascii():
+    if language.code == "en" and (text.isascii() or not _NON_ASCII_LETTER.search(text)):
         words = text.lower().split()
         hits = sum(word in _ENGLISH_WORDS for word in words)
         return hits >= 2 and hits >= 0.08 * len(words)

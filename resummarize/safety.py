@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from resummarize import language as languages
 from resummarize.language import Language
@@ -109,13 +110,15 @@ def _word_values(source: str) -> Iterator[Decimal]:
             yield value.scaleb(_WORD_SCALES[scale.lower()]) if scale else value
 
 
-def source_figures(source: str) -> tuple[frozenset[str], list[Decimal]]:
-    """The figures of a source text: as written (without separators), and as values, words included."""
+@lru_cache(maxsize=64)
+def source_figures(source: str) -> tuple[frozenset[str], tuple[Decimal, ...]]:
+    """The figures of a source text: as written (without separators), and as values, words included.
+    Cached: the five fields of an answer are checked against the same abstract."""
     source = _LATEX_COMMA.sub(",", source)
     matches = list(_FIGURE.finditer(source))
     verbatim = frozenset(m.group("number").replace(",", "") for m in matches)
     values = [v for m in matches if (v := _value(m.group("number"), m.group("unit"))) is not None]
-    return verbatim, values + list(_word_values(source))
+    return verbatim, (*values, *_word_values(source))
 
 
 def _ulp(number: str) -> Decimal:
@@ -128,7 +131,7 @@ def _ulp(number: str) -> Decimal:
     return Decimal(10) ** zeros / (2 if zeros else 1)
 
 
-def _known(match: re.Match[str], verbatim: frozenset[str], values: list[Decimal]) -> bool:
+def _known(match: re.Match[str], verbatim: frozenset[str], values: tuple[Decimal, ...]) -> bool:
     """In the source as written, or as a value rounded or scaled (`93` for 0.932, `58万` for 580K)."""
     number, unit = match.group("number"), match.group("unit")
     if number.replace(",", "") in verbatim:

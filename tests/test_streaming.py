@@ -118,6 +118,26 @@ async def test_the_pool_fans_out_as_soon_as_the_probe_headers_arrive(tmp_path: P
     assert report.totals.prompt_tokens > 0  # the streamed usage is counted too
 
 
+def test_the_language_classifier_loads_after_the_first_request_is_sent(
+    seed_subset: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its imports would compete with the run's own start: the classifier is warmed once the pool has
+    fanned out, while the answers are awaited; a dry run never loads it in the background."""
+    from resummarize import engine
+
+    sent_before: list[int] = []
+    digest = seed_subset(9)  # type: ignore[operator]
+    with FakeProvider() as fake:
+        monkeypatch.setattr(engine, "preload_classifier", lambda language: sent_before.append(fake.count()))
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        main(["repair", str(digest), "--language", "English", "--dry-run", "--cache", str(tmp_path / "j.db")])
+        assert sent_before == []
+        code = main(["repair", str(digest), "--language", "English", "--base-url", fake.base_url,
+                     "--cache", str(tmp_path / "j.db")])
+    assert code == 0
+    assert len(sent_before) == 1 and sent_before[0] >= 1  # the probe went out first
+
+
 def test_a_bad_key_costs_one_request(seed_subset: object, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     digest = seed_subset(9)  # type: ignore[operator]
