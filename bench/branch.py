@@ -5,7 +5,8 @@
 A branch of upstream's size and shape is generated (`branch_data.py`: `--days` enhanced files, their raw
 crawls with dropped papers, markdown digests); `--sizes` makes 2x and 4x branches (more days) to show
 that peak memory stays flat. Every command runs as its own process, timed from start to exit (import
-time included); peak memory is the child's max RSS. Use `--days 40` for a quick look.
+time included; the package's bytecode compiled first, as an install has it); peak memory is the child's
+max RSS. Use `--days 40` for a quick look.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 from branch_data import generate
-from common import REPO, record
+from common import REPO, compile_package, record
 
 sys.path.insert(0, str(REPO / "tests"))
 from repair import digests
@@ -32,6 +33,10 @@ BARE = ("import json, sys\n"
         "for name in sys.argv[1:]:\n"
         "    for line in open(name, 'rb').read().splitlines():\n"
         "        if line.strip(): json.loads(line)\n")
+#: The same with orjson, the parser the scan uses: how far the scan is from parsing alone.
+BARE_ORJSON = BARE.replace("import json", "import orjson as json")
+#: Whole-process timings of the scan against the bare parse are the best of this many, interleaved.
+ROUNDS = 3
 
 
 def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -43,6 +48,16 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[floa
     _, _, usage = os.wait4(child.pid, 0)
     child.returncode = 0
     return time.perf_counter() - start, usage.ru_maxrss / 1024, err
+
+
+def best_of(rounds: int, *commands: list[str]) -> list[float]:
+    """The fastest wall time of each command over `rounds` rounds, run in turn (a shared machine's
+    noise falls on all of them alike)."""
+    best = [float("inf")] * len(commands)
+    for _ in range(rounds):
+        for i, command in enumerate(commands):
+            best[i] = min(best[i], measure(command)[0])
+    return best
 
 
 def first_progress(folder: Path) -> float:
@@ -89,6 +104,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=16)
     parser.add_argument("--rpm", type=int, default=120)
     args = parser.parse_args()
+    compile_package()
     sizes = [int(n) for n in args.sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -107,8 +123,9 @@ def main() -> None:
         scan_seconds, scan_peak, _ = measure([*CLI, "scan", str(base), "--json"])
         progress = first_progress(base)
         enhanced = sorted(str(p) for p in base.glob("*_AI_enhanced_*.jsonl"))
-        scan_enhanced, _, _ = measure([*CLI, "scan", *enhanced, "--json"])
-        bare, _, _ = measure([sys.executable, "-c", BARE, *enhanced])
+        scan_enhanced, bare, bare_orjson = best_of(ROUNDS, [*CLI, "scan", *enhanced, "--json"],
+                                                   [sys.executable, "-c", BARE, *enhanced],
+                                                   [sys.executable, "-c", BARE_ORJSON, *enhanced])
         start = startup()
         fast = live(args.latency, args.slots, 2, None, tmp)
         limited = live(0.2, args.slots, 2, args.rpm, tmp)
@@ -122,8 +139,10 @@ def main() -> None:
          f"{dry_seconds:.1f} s vs {scan_seconds:.1f} s = **{dry_seconds / scan_seconds:.2f}×**", "≤ 1.5×"),
         ("progress while the inputs are read", f"first file planned {progress:.1f} s after start",
          "moves from the first file"),
-        (f"`scan` of the {len(enhanced)} enhanced files vs a bare `json.loads` of the same lines, whole process",
-         f"{scan_enhanced:.1f} s vs {bare:.1f} s = **{scan_enhanced / bare:.2f}×**", "≤ 3×"),
+        (f"`scan` of the {len(enhanced)} enhanced files vs a bare `json.loads` of the same lines, whole process "
+         f"(best of {ROUNDS}, interleaved)",
+         f"{scan_enhanced:.2f} s vs {bare:.2f} s = **{scan_enhanced / bare:.2f}×** "
+         f"({scan_enhanced / bare_orjson:.2f}× a bare `orjson.loads`, {bare_orjson:.2f} s)", "≤ 3×"),
         (f"`repair`, {fast[1]} papers, latency {args.latency:g} s, {args.slots} slots (ideal {ideal:.0f} s), "
          "whole process", f"{fast[0]:.1f} s = **{fast[0] / ideal:.3f}× ideal** ({fast[2]} requests)", "≤ 1.15×"),
         (f"`repair` under a {args.rpm}-requests-per-minute sliding window",

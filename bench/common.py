@@ -17,6 +17,15 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def compile_package() -> None:
+    """Compile the package's bytecode, as `pip install` does: an editable install under
+    PYTHONDONTWRITEBYTECODE (set on the machine these figures come from) would otherwise compile every
+    module again in every process a benchmark times."""
+    import compileall
+
+    compileall.compile_dir(REPO / "resummarize", quiet=1)
+
+
 def record(section: str, command: str, body: str) -> None:
     """Replace (or add) `## section` in BENCHMARKS.md with the command and the figures."""
     intro = "# Benchmarks\n\nFigures measured side by side in one run; rerun the command to refresh a section.\n"

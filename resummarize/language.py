@@ -279,8 +279,8 @@ def detect(text: str) -> str | None:
 
 
 _COMMON_HAN = re.compile(r"[\u4e00-\u9fff]+")
-_ANY_KANA = re.compile(r"[\u3040-\u30ff]")
-_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")  # a superset (with ・ and ー): a hit only means "look closer"
+_ANY_KANA = re.compile(r"[\u3040-\u30ff]")  # a superset (with ・ and ー): a hit only means "look closer"
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")
 #: English words that German, French, Spanish and Italian prose does not use: a cheap "this is English".
 _ENGLISH_WORDS = frozenset((
     "the", "of", "and", "to", "is", "for", "that", "with", "this", "are", "we", "by", "from", "which", "be",

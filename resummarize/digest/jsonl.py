@@ -183,7 +183,7 @@ class JsonlDigest(Digest):
         raw_utf8 = False
         enhanced = False
         for index, line in enumerate(lines):
-            if not line.strip():
+            if not line or line.isspace():  # no copy of the line, unlike `strip`
                 continue
             read = _read_paper(line, index + 1)
             if isinstance(read, str):
