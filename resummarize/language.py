@@ -224,12 +224,11 @@ def _classifier() -> _Classifier:
 
 
 def preload_classifier(language: Language | None) -> threading.Thread | None:
-    """Load the classifier in a background thread when `language` (None: not known yet) may need it.
-
-    Most of the load is LZMA decompression, which releases the GIL: a repair that imports its HTTP
-    client and plans its inputs meanwhile gets the classifier for free instead of ~0.5 s later.
-    """
-    if language is not None and len(_BY_SCRIPT.get(language.script, ())) <= 1:
+    """Load the classifier in a background thread when `language` (None: not known yet) may need it
+    and it is not loaded yet. Most of the load is LZMA decompression, which releases the GIL: a repair
+    waiting for its answers gets the classifier for free instead of ~0.5 s later, at the first answer
+    that needs it."""
+    if _LOADED or (language is not None and len(_BY_SCRIPT.get(language.script, ())) <= 1):
         return None
     thread = threading.Thread(target=_classifier, name="load-language-classifier", daemon=True)
     thread.start()
@@ -322,6 +321,8 @@ def plainly_han_each(texts: Sequence[str]) -> list[bool]:
     passes over all the texts' UTF-8 bytes at once (a scan passes a whole digest's fields):
     `_obviously`'s test with U+5000-U+9FFF (a lower bound of the common Han block it counts) counted
     by their lead bytes. Most Chinese fields pass here and skip every regex."""
+    if not texts:
+        return []
     joined = "\0".join(texts)
     if joined.count("\0") != len(texts) - 1:  # a NUL inside a text would misplace the separators
         return ["\0" not in text and plainly_han_each([text])[0] for text in texts]

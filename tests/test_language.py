@@ -315,6 +315,7 @@ def test_a_preload_in_the_background_is_the_classifier_used_after() -> None:
     assert len(loaded) == 1
     assert not matches(DE_LONG, resolve("en"))
     assert len(language._LOADED) == 1 and language._LOADED[0] is loaded[0]  # not loaded twice
+    assert language.preload_classifier(resolve("en")) is None  # loaded: no thread for a watching worker's next pass
 
 
 def test_english_with_symbols_needs_no_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
