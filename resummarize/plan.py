@@ -344,7 +344,7 @@ def _restore_jobs(
     assert plan.raw_file is not None
     keys = tuple(digest.entries[0].fields) if digest.entries else FIELDS
     wanted = set(plan.missing)
-    objects = {str(obj["id"]): obj for obj in read_raw_objects(plan.raw_file) if str(obj["id"]) in wanted}
+    objects = {str(obj["id"]): obj for obj in read_raw_objects(plan.raw_file, wanted)}
     place = {paper_id: i for i, paper_id in enumerate(plan.raw_order)}
     jobs = []
     for paper_id in plan.missing:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from resummarize.config import Settings
 from resummarize.detect import DEFAULT_PLACEHOLDERS, REFUSAL, EntryVerdict, check_entry, plainly_clean
 from resummarize.digest import jsonl as jsonl_module
-from resummarize.digest import load_digest
+from resummarize.digest import load_digest, read_raw_objects
 from resummarize.digest.jsonl import JsonlDigest
 from resummarize.digest.model import FIELDS, Digest, Entry
 from resummarize.language import Language, resolve
@@ -123,6 +123,17 @@ def test_any_paper_line_reads_as_the_standard_parser_reads_it(
             JsonlDigest.parse(data)
         return
     _same(JsonlDigest.parse(data), slow)
+
+
+def test_wanted_raw_papers_are_those_a_full_parse_finds(corpus_dir: Path, tmp_path: Path) -> None:
+    raw = corpus_dir / "2026-05-21.jsonl"
+    every = read_raw_objects(raw)
+    wanted = {str(obj["id"]) for obj in every[::7]}
+    assert read_raw_objects(raw, wanted) == [obj for obj in every if str(obj["id"]) in wanted]
+    odd = tmp_path / "odd.jsonl"  # a line whose first id is not its id, a compact line, a non-paper line
+    odd.write_bytes(b'{"id": "A", "title": "t", "id": "B"}\n{"id":"C","x":1}\n[1]\n{"id": "D"}\n{"id": "B", "n": 2}\n')
+    assert read_raw_objects(odd, {"B", "C"}) == [{"id": "B", "title": "t"}, {"id": "C", "x": 1}]
+    assert read_raw_objects(odd, {"Z"}) == []  # papers there, none of them wanted: no error
 
 
 # --- detection ---------------------------------------------------------------------------------------

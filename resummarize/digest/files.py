@@ -10,7 +10,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,23 +187,35 @@ def read_raw_ids(path: str | Path) -> list[str]:
     return list(ids)
 
 
-def read_raw_objects(path: str | Path) -> list[dict[str, Any]]:
+def read_raw_objects(path: str | Path, wanted: Collection[str] | None = None) -> list[dict[str, Any]]:
     """The paper objects of a raw crawl file in file order, first occurrences only: what `JsonlDigest.insert`
-    takes as `raw`."""
-    return [obj for _, obj in _raw_papers(Path(path))]
+    takes as `raw`. With `wanted`, those papers only, and only their lines are parsed (a day's crawl is
+    ~200 papers, of which a digest dropped a few) besides lines whose id cannot be told unparsed."""
+    objects = [obj for _, obj in _raw_papers(Path(path), wanted)]
+    return objects if wanted is None else [obj for obj in objects if str(obj["id"]) in wanted]
 
 
-def _raw_papers(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(1-based line, object) of each first occurrence of a paper id.
+def _raw_papers(path: Path, wanted: Collection[str] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(1-based line, object) of each first occurrence of a paper id (of the `wanted` ones, if given).
 
     Lines that are not paper objects are skipped: a raw file is a source of papers, not something
     we rewrite, and the digest's own diagnostics already cover the papers it holds.
     """
     data = read_bytes(path)
     papers: dict[str, tuple[int, dict[str, Any]]] = {}
-    for index, obj, _problem in iter_objects(data):
+    skipped: list[bytes] = []
+
+    def unwanted(line: bytes) -> bool:
+        """A line of a paper not asked for, told by its leading id (the line has one `"id"` key)."""
+        match = _LEADING_ID.match(line) if wanted is not None else None
+        if match is None or line.count(b'"id"') != 1 or match.group(1).decode("ascii") in (wanted or ()):
+            return False
+        skipped.append(match.group(1))
+        return True
+
+    for index, obj, _problem in iter_objects(data, unwanted):
         if is_paper(obj):
             papers.setdefault(str(obj["id"]), (index + 1, obj))
-    if not papers:
+    if not papers and not skipped:
         raise InputError(path, "not a raw crawl file: no line is a paper object (a JSON object with an 'id')")
     return list(papers.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -140,10 +140,13 @@ def _split(body: bytes) -> list[bytes]:
     return body.split(b"\n")
 
 
-def iter_objects(data: bytes) -> Iterator[tuple[int, Any, str | None]]:
-    """Per non-blank line: (0-based line index, parsed value or None, problem or None)."""
+def iter_objects(
+    data: bytes, skip: Callable[[bytes], bool] | None = None
+) -> Iterator[tuple[int, Any, str | None]]:
+    """Per non-blank line: (0-based line index, parsed value or None, problem or None); lines `skip`
+    says True for are not parsed (nor yielded)."""
     for index, line in enumerate(_split(data.removeprefix(_BOM))):
-        if line.strip():
+        if line.strip() and not (skip is not None and skip(line)):
             yield index, *_load_line(line)
 
 
