@@ -53,6 +53,8 @@ def test_orjson_reads_the_corpus_as_the_standard_parser_does(
     for path in files:
         data = path.read_bytes()
         _same(JsonlDigest.parse(data), _standard_parse(data, monkeypatch))
+    crlf = b"\xef\xbb\xbf" + files[0].read_bytes().replace(b"\n", b"\r\n")  # a BOM and CRLF lines, as on Windows
+    _same(JsonlDigest.parse(crlf), _standard_parse(crlf, monkeypatch))
 
 
 ODD_LINES = [
