@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from resummarize.config import Settings
 from resummarize.detect import DEFAULT_PLACEHOLDERS, REFUSAL, EntryVerdict, check_entry, plainly_clean
 from resummarize.digest import jsonl as jsonl_module
-from resummarize.digest import load_digest, read_raw_objects
+from resummarize.digest import load_digest, read_raw_ids, read_raw_objects
 from resummarize.digest.jsonl import JsonlDigest
 from resummarize.digest.model import FIELDS, Digest, Entry
 from resummarize.language import Language, resolve
@@ -136,6 +136,7 @@ def test_wanted_raw_papers_are_those_a_full_parse_finds(corpus_dir: Path, tmp_pa
     odd.write_bytes(b'{"id": "A", "title": "t", "id": "B"}\n{"id":"C","x":1}\n[1]\n{"id": "D"}\n{"id": "B", "n": 2}\n')
     assert read_raw_objects(odd, {"B", "C"}) == [{"id": "B", "title": "t"}, {"id": "C", "x": 1}]
     assert read_raw_objects(odd, {"Z"}) == []  # papers there, none of them wanted: no error
+    assert read_raw_ids(odd) == ["B", "C", "D"]  # the ids and the objects agree on the first line's id
 
 
 # --- detection ---------------------------------------------------------------------------------------

@@ -163,6 +163,13 @@ def raw_sibling(path: str | Path) -> Path | None:
 _LEADING_ID = re.compile(rb'^\{"id": ?"([0-9A-Za-z./_-]+)"[,}]')
 
 
+def _leading_id(line: bytes) -> str | None:
+    """The id of an upstream-shaped line, told without parsing it (None: parse the line): the line
+    starts `{"id": "..."` and has no second `"id"` key, which the parser would take instead."""
+    match = _LEADING_ID.match(line)
+    return match.group(1).decode("ascii") if match is not None and line.count(b'"id"') == 1 else None
+
+
 def read_raw_ids(path: str | Path) -> list[str]:
     """The paper ids of a raw crawl file in order, first occurrences only.
 
@@ -172,9 +179,9 @@ def read_raw_ids(path: str | Path) -> list[str]:
     data = read_bytes(Path(path))
     ids: dict[str, None] = {}
     for line in data.split(b"\n"):
-        match = _LEADING_ID.match(line)
-        if match:
-            ids.setdefault(match.group(1).decode("ascii"), None)
+        paper_id = _leading_id(line)
+        if paper_id is not None:
+            ids.setdefault(paper_id, None)
         elif line.strip():
             try:
                 obj = json.loads(line)
@@ -203,14 +210,14 @@ def _raw_papers(path: Path, wanted: Collection[str] | None = None) -> list[tuple
     """
     data = read_bytes(path)
     papers: dict[str, tuple[int, dict[str, Any]]] = {}
-    skipped: list[bytes] = []
+    skipped: list[str] = []
 
     def unwanted(line: bytes) -> bool:
-        """A line of a paper not asked for, told by its leading id (the line has one `"id"` key)."""
-        match = _LEADING_ID.match(line) if wanted is not None else None
-        if match is None or line.count(b'"id"') != 1 or match.group(1).decode("ascii") in (wanted or ()):
+        """A line of a paper not asked for, told by its leading id."""
+        paper_id = _leading_id(line) if wanted is not None else None
+        if paper_id is None or paper_id in (wanted or ()):
             return False
-        skipped.append(match.group(1))
+        skipped.append(paper_id)
         return True
 
     for index, obj, _problem in iter_objects(data, unwanted):
