@@ -187,11 +187,12 @@ def _form_reason(text: str, placeholders: Placeholders, damage_possible: bool = 
     stripped = text.strip()
     if not stripped:
         return "empty"
-    initial = _initial(stripped)
-    if is_refusal(stripped, initial):
-        return "refused"
-    if placeholders.matches(stripped, initial):
-        return "placeholder"
+    if not placeholders.cannot_start(stripped):  # most fields start like neither: no normalising
+        initial = _initial(stripped)
+        if is_refusal(stripped, initial):
+            return "refused"
+        if placeholders.matches(stripped, initial):
+            return "placeholder"
     if damage_possible and _DAMAGE.search(text.strip(" \r\n")):
         return "corrupted"
     return None
@@ -216,7 +217,7 @@ def plainly_clean(entries: Sequence[Entry], language: Language, placeholders: Pl
     texts = list(map(str.strip, chain.from_iterable(chosen)))
     unmarked = placeholders.quiet_heads(texts)  # a field that may start like a placeholder is looked at whole
     fits: list[Iterable[bool]] = [
-        [fine or _not_marked(text, placeholders) for fine, text in zip(unmarked, texts, strict=True)],
+        [fine or _form_reason(text, placeholders, False) is None for fine, text in zip(unmarked, texts, strict=True)],
         plainly_written_each(texts, language),
     ]
     joined = "".join(texts)
@@ -226,11 +227,6 @@ def plainly_clean(entries: Sequence[Entry], language: Language, placeholders: Pl
     fields = map(all, zip(*fits, strict=True))
     clean = iter(list(map(all, zip(*[fields] * len(FIELDS), strict=True))))
     return [ok and next(clean) for ok in five]
-
-
-def _not_marked(text: str, placeholders: Placeholders) -> bool:
-    """A stripped field is neither blank, nor the refusal, nor a placeholder."""
-    return bool(text) and not is_refusal(text) and not placeholders.matches(text)
 
 
 def check_entry(entry: Entry, language: Language, placeholders: Placeholders) -> EntryVerdict:
@@ -252,10 +248,7 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
             continue
         present.add(name)
         stripped = text.strip()
-        if stripped and placeholders.cannot_start(stripped):  # the common case, same answer
-            reason = "corrupted" if damage_possible and _DAMAGE.search(text.strip(" \r\n")) else None
-        else:
-            reason = _form_reason(text, placeholders, damage_possible)
+        reason = _form_reason(text, placeholders, damage_possible)
         if reason is None:
             prose[key] = stripped
         elif reason == "refused":
