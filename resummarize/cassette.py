@@ -21,6 +21,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serialize import serialize
 
 from resummarize.errors import InputError, ReplayMissError
+from resummarize.provider.wire import STREAM
 from resummarize.writer import write_atomic
 
 SECRET_HEADERS = (
@@ -45,8 +46,8 @@ def _json_body(body: Any) -> Any:
     except (TypeError, ValueError):
         return body
     if isinstance(parsed, dict):
-        parsed.pop("stream", None)
-        parsed.pop("stream_options", None)
+        for key in STREAM:  # the keys a streamed probe adds
+            parsed.pop(key, None)
     return parsed
 
 
