@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
 from resummarize.config import RepairOptions, Settings
-from resummarize.detect import FAIL_REASONS
+from resummarize.detect import FAIL_REASONS, MISSING_WHY, RESTORE_BYPASSES
 from resummarize.errors import BatchPending, InputError, ResummarizeError, UsageError
 from resummarize.plan import FileScan, diagnostic_lines, fails, scan_paths, totals
 from resummarize.report import ScanReport, scan_table
@@ -67,13 +67,13 @@ def build_parser() -> _Parser:
 
     scan = sub.add_parser("scan", help="report what needs repair (read-only)",
                           description="Report which entries need repair and why. Exit 0: nothing to "
-                          "repair; 1: something does (missing papers count); 2: usage or input error.")
+                          "repair; 1: something does (missing papers only with --fail-on missing); 2: usage or input error.")
     _paths(scan)
     _judging(scan)
     scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
     scan.add_argument("--fail-on", metavar="REASONS",
                       help="comma list of what makes exit code 1: " + ", ".join(FAIL_REASONS)
-                      + " (default: every reason and missing papers; refused with --include refused)")
+                      + " (default: every reason but missing papers; refused with --include refused)")
 
     repair = sub.add_parser("repair", help="re-ask an LLM for broken entries and rewrite the digest",
                             description="Repair broken entries in place (atomically). Exit 0: nothing left "
@@ -142,7 +142,8 @@ def _provider_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=["regenerate", "translate"], default="regenerate",
                    help="regenerate from the abstract, or translate wrong-language summaries (default regenerate)")
     p.add_argument("--restore-missing", action="store_true",
-                   help="also generate papers of the raw crawl file that the enhanced file lacks")
+                   help="also generate papers of the raw crawl file that the enhanced file lacks; "
+                   + f"{MISSING_WHY}; {RESTORE_BYPASSES}".replace("%", "%%"))
     p.add_argument("--backup", action="store_true", help="keep the original as FILE.bak")
     p.add_argument("--dry-run", action="store_true",
                    help="show the plan, its tokens and cost live and with --batch; no network, no key")
@@ -207,6 +208,10 @@ def run_scan(args: argparse.Namespace) -> int:
         print(scan_table(files))
         print(f"total: {total.entries} entries, {total.needs_repair} need repair, "
               f"{total.refused} refused, {total.missing} missing")
+        if total.missing:
+            print(f"missing: {total.missing} papers of the raw crawl are not in their enhanced file; {MISSING_WHY}. "
+                  "They count in the exit code only with --fail-on missing; repair --restore-missing brings "
+                  f"them back, but {RESTORE_BYPASSES}.")
     return EXIT_NEEDS_REPAIR if fails(files, _fail_on(args.fail_on)) else EXIT_CLEAN
 
 

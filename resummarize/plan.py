@@ -166,11 +166,13 @@ def diagnostic_lines(digest: Digest) -> list[str]:
 
 
 def fails(files: Iterable[FileScan], reasons: Collection[str] | None) -> bool:
-    """Whether a scan should fail a check: with `reasons` None, anything to repair or any missing paper;
-    otherwise only an entry broken for one of `reasons` (`refused` and `missing` included)."""
+    """Whether a scan should fail a check: with `reasons` None, anything to repair; otherwise only an
+    entry broken for one of `reasons` (`refused` and `missing` included). Missing papers count only when
+    named: a pipeline drops papers on purpose (its content check, a fork's relevance filter), so a day
+    whose only finding is a dropped paper is not a failure."""
     for item in files:
         if reasons is None:
-            if item.needs_repair or item.missing:
+            if item.needs_repair:
                 return True
             continue
         if any(reason in reasons for need in item.needs_repair for reason in need.fields.values()):

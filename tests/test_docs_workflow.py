@@ -62,3 +62,13 @@ def actionlint(workflow: Path) -> subprocess.CompletedProcess[str]:
     assert binary is not None, "actionlint is not installed: pip install -e '.[test]'"
     return subprocess.run([binary, "-no-color", "-oneline", str(workflow)], cwd=workflow.parent,
                           capture_output=True, text=True, timeout=60)
+
+
+def test_the_recipe_never_restores_dropped_papers_by_default() -> None:
+    """A dropped paper is usually the pipeline's decision: the recipe must not undo its filter."""
+    (job,) = workflow()["jobs"].values()
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "resummarize repair" in runs
+    assert "--restore-missing" not in runs
+    text = DOC.read_text(encoding="utf-8")
+    assert "worker data --once --restore-missing" not in text

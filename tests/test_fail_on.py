@@ -53,8 +53,20 @@ def refused(corpus_dir: Path, tmp_path: Path) -> Path:
     return path
 
 
-def test_default_counts_missing_papers(only_missing: Path) -> None:
-    assert main(["scan", str(only_missing)]) == 1
+def test_missing_papers_alone_do_not_fail_by_default(only_missing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A dropped paper is usually the pipeline's decision (its content check, a fork's filter)."""
+    assert main(["scan", str(only_missing)]) == 0
+    out = capsys.readouterr().out
+    assert "1 missing" in out
+    assert "content check" in out and "--fail-on missing" in out and "bypasses" in out
+
+
+def test_a_corpus_day_whose_only_finding_is_dropped_papers_exits_0(burst: Path, tmp_path: Path) -> None:
+    """The burst day without its 48 failed entries: 108 papers of the raw crawl missing, nothing else."""
+    lines = burst.read_text(encoding="utf-8").splitlines(keepends=True)
+    burst.write_text("".join(line for line in lines if "Summary generation failed" not in line), encoding="utf-8")
+    assert main(["scan", str(burst)]) == 0
+    assert main(["scan", str(burst), "--fail-on", "missing"]) == 1
 
 
 def test_missing_papers_can_be_left_out_of_the_exit_code(only_missing: Path) -> None:
