@@ -67,7 +67,8 @@ def build_parser() -> _Parser:
 
     scan = sub.add_parser("scan", help="report what needs repair (read-only)",
                           description="Report which entries need repair and why. Exit 0: nothing to "
-                          "repair; 1: something does (missing papers only with --fail-on missing); 2: usage or input error.")
+                          "repair; 1: something does (missing papers only with --fail-on missing); "
+                          "2: usage or input error.")
     _paths(scan)
     _judging(scan)
     scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
