@@ -108,7 +108,8 @@ STREAM: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": Tr
 
 def from_stream(raw: bytes) -> dict[str, Any]:
     """The chat completion a streamed response's server-sent events add up to: content and tool-call
-    arguments joined, the finish reason, the usage. Raises ValueError on an event that is not JSON."""
+    arguments joined, the finish reason, the usage. Raises ValueError on an event that is not JSON, or
+    whose text pieces are not strings (`"content": 5` is a broken answer, not a crash)."""
     content: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     finish, usage = None, None
@@ -123,16 +124,25 @@ def from_stream(raw: bytes) -> dict[str, Any]:
         usage = event.get("usage") or usage
         for choice in event.get("choices") or []:
             delta = choice.get("delta") or {}
-            content.append(delta.get("content") or "")
+            content.append(_text(delta.get("content")))
             for call in delta.get("tool_calls") or []:
                 slot = calls.setdefault(call.get("index", 0), {"id": call.get("id"), "type": "function",
                                                                "function": {"name": "", "arguments": ""}})
                 function = call.get("function") or {}
-                slot["function"]["name"] += function.get("name") or ""
-                slot["function"]["arguments"] += function.get("arguments") or ""
+                slot["function"]["name"] += _text(function.get("name"))
+                slot["function"]["arguments"] += _text(function.get("arguments"))
             finish = choice.get("finish_reason") or finish
     message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
     if calls:
         message["tool_calls"] = [calls[index] for index in sorted(calls)]
     return {**base, "object": "chat.completion", "usage": usage,
             "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+
+
+def _text(piece: object) -> str:
+    """A streamed piece of text; anything but a string (or nothing) is a malformed event."""
+    if piece is None:
+        return ""
+    if not isinstance(piece, str):
+        raise ValueError(f"a streamed text piece is a {type(piece).__name__}, not a string")
+    return piece
