@@ -2,6 +2,12 @@
 
 A second run over the same digest is served from here with zero requests, and a run killed with
 `kill -9` never asks again for an answer it already received. WAL mode lets two processes share it.
+
+A journal is a cache of answers, so a damaged one never stops a run: a database with a malformed page or
+with another version's tables is moved aside (`NAME.corrupt-TIMESTAMP`, named in one line on stderr, kept
+for whoever wants to look) and the run goes on with a fresh one, asking again what it cannot reuse; a row
+that is not a JSON object is a miss, replaced by the next answer. A file that is not SQLite at all, or a
+database without our tables, is not a journal: that is an input error, and the file is left alone.
 """
 
 from __future__ import annotations
@@ -9,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from platformdirs import user_cache_dir
 from pydantic import BaseModel
@@ -34,6 +42,11 @@ CREATE TABLE IF NOT EXISTS batches (
     created REAL NOT NULL
 );
 """
+
+
+#: The first bytes of every SQLite database file.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_T = TypeVar("_T")
 
 
 def default_path() -> Path:
@@ -61,50 +74,97 @@ class AnswerKey(BaseModel):
 
 
 class Journal:
-    """A small key-value store of validated answers (and batch ids), durable after every write."""
+    """A small key-value store of validated answers (and batch ids), durable after every write.
 
-    def __init__(self, path: Path | str) -> None:
+    `announce` hears the one line that says a damaged journal was moved aside (stderr by default)."""
+
+    def __init__(self, path: Path | str, *, announce: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
+        self.announce = announce or _to_stderr
+        try:
+            self._db = self._open()
+        except _Damaged as damage:
+            self._set_aside(damage.reason)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            _check_schema(db, self.path)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+            return db
+        except (OSError, sqlite3.Error, _Damaged, InputError) as exc:
             if db is not None:  # e.g. the file is not a database: do not leak the connection
                 db.close()
+            if isinstance(exc, _Damaged | InputError):
+                raise
+            if isinstance(exc, sqlite3.DatabaseError) and _is_damage(exc) and _is_sqlite(self.path):
+                raise _Damaged(str(exc)) from exc
             raise InputError(self.path, f"cannot open the journal: {exc}") from exc
-        self._db = db
+
+    def _set_aside(self, reason: str) -> None:
+        """Move the damaged database (and its WAL files) to `NAME.corrupt-TIMESTAMP`, and say so."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                part = self.path.with_name(self.path.name + suffix)
+                if part.exists():
+                    part.replace(aside.with_name(aside.name + suffix))
+        except OSError as exc:
+            raise InputError(self.path, f"the journal is damaged ({reason}) and cannot be moved aside: "
+                                        f"{exc.strerror or exc}") from exc
+        self.announce(f"resummarize: warning: {self.path}: the journal is damaged ({reason}); moved it to "
+                      f"{aside.name} and started a new one: answers it held are asked again")
+
+    def _guarded(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `operation`; a page found malformed only now sets the journal aside and runs it again."""
+        try:
+            return operation(self._db)
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc) or str(self.path) == ":memory:":
+                raise
+            self._db.close()
+            self._set_aside(str(exc))
+            self._db = self._open()
+            return operation(self._db)
 
     def get(self, key: AnswerKey) -> dict[str, str] | None:
-        row = self._db.execute("SELECT fields FROM answers WHERE key = ?", (key.digest(),)).fetchone()
+        """The stored fields, or None: never stored, or stored as something other than a JSON object
+        (a miss: the next answer replaces it)."""
+        row = self._guarded(
+            lambda db: db.execute("SELECT fields FROM answers WHERE key = ?", (key.digest(),)).fetchone())
         if row is None:
             return None
-        fields: dict[str, str] = json.loads(row[0])
-        return fields
+        try:
+            fields = json.loads(row[0])
+        except (TypeError, ValueError):
+            return None
+        return fields if isinstance(fields, dict) else None
 
     def put(self, key: AnswerKey, fields: Mapping[str, str]) -> None:
         """Store one answer; a full disk (or any failed write) raises `JournalError`, stopping the run."""
+        row = (key.digest(), key.paper_id, json.dumps(dict(fields), ensure_ascii=False), key.model, time.time())
         try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO answers (key, paper_id, fields, model, created) VALUES (?, ?, ?, ?, ?)",
-                (key.digest(), key.paper_id, json.dumps(dict(fields), ensure_ascii=False), key.model, time.time()),
-            )
+            self._guarded(lambda db: db.execute(
+                "INSERT OR REPLACE INTO answers (key, paper_id, fields, model, created) VALUES (?, ?, ?, ?, ?)", row))
         except sqlite3.Error as exc:
             raise JournalError(self.path, str(exc)) from exc
 
     def batch(self, work: str) -> tuple[str, str] | None:
         """The batch already created for this piece of work, so a rerun never creates a second one."""
-        row = self._db.execute("SELECT batch_id, state FROM batches WHERE work = ?", (work,)).fetchone()
+        row = self._guarded(
+            lambda db: db.execute("SELECT batch_id, state FROM batches WHERE work = ?", (work,)).fetchone())
         return (str(row[0]), str(row[1])) if row else None
 
     def set_batch(self, work: str, batch_id: str, state: str) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO batches (work, batch_id, state, created) VALUES (?, ?, ?, ?)",
-            (work, batch_id, state, time.time()),
-        )
+        row = (work, batch_id, state, time.time())
+        self._guarded(lambda db: db.execute(
+            "INSERT OR REPLACE INTO batches (work, batch_id, state, created) VALUES (?, ?, ?, ?)", row))
 
     def close(self) -> None:
         self._db.close()
@@ -114,3 +174,59 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Damaged(Exception):
+    """A journal database that cannot serve: malformed, or laid out by another version."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """A malformed database (SQLITE_CORRUPT, or SQLITE_NOTADB for a damaged header), as opposed to a busy
+    or read-only one."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in str(exc)
+
+
+def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
+    tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {table: {row[1] for row in db.execute(f'PRAGMA table_info("{table}")')} for table in tables}
+
+
+def _expected() -> dict[str, set[str]]:
+    """Our tables and their columns, read from SCHEMA itself."""
+    with sqlite3.connect(":memory:") as db:
+        db.executescript(SCHEMA)
+        found = _columns(db)
+    db.close()
+    return found
+
+
+def _check_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Raise `_Damaged` for one of our tables laid out otherwise (another version's journal), and
+    `InputError` for a database that holds none of our tables but others (someone else's database)."""
+    found = _columns(db)
+    expected = _expected()
+    ours = [table for table in expected if table in found]
+    if found and not ours:
+        raise InputError(path, f"not a resummarize journal (its tables: {', '.join(sorted(found))}); "
+                               "point --cache at another file")
+    for table in ours:
+        missing = expected[table] - found[table]
+        if missing:
+            raise _Damaged(f"its {table} table has no {', '.join(sorted(missing))} column: another schema")

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine import answers_in
 
+from resummarize.cli import main
 from resummarize.errors import InputError
 from resummarize.journal import AnswerKey, Journal, default_path
+from resummarize.testing.server import FakeProvider
 
 ANSWER = {
     "tldr": "提出 HaKAN：基于 Hahn-KAN 的时间序列预测。",
@@ -175,3 +178,114 @@ def test_old_and_new_schema_are_different_questions() -> None:
     tldr = key()
     task = tldr.model_copy(update={"answer_keys": ("task", "motivation", "method", "result", "conclusion")})
     assert tldr.digest() != task.digest()
+
+
+# --- a damaged journal: one line, the file kept aside, the run goes on without reuse -------------------
+
+
+def filled(path: Path, answers: int = 300) -> list[AnswerKey]:
+    keys = [key(paper_id=f"2601.{n:05d}") for n in range(answers)]
+    with Journal(path) as db:
+        for one in keys:
+            db.put(one, ANSWER)
+    return keys
+
+
+def corrupt_pages(path: Path) -> bytes:
+    """Overwrite every page after the schema page with a pattern SQLite cannot read as a b-tree page."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    assert len(data) > 4 * page
+    data[page:] = b"\x0d\xff\xff\x00" * ((len(data) - page) // 4)
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_malformed_page_moves_the_journal_aside_and_the_run_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    keys = filled(path)
+    damaged = corrupt_pages(path)
+    lines: list[str] = []
+    with Journal(path, announce=lines.append) as db:
+        assert [db.get(one) for one in keys] == [None] * len(keys)  # no reuse, no traceback
+        db.put(keys[0], ANSWER)
+        assert db.get(keys[0]) == ANSWER
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("j.sqlite3.corrupt-") and p.suffix != ".sqlite3-wal"]
+    assert len(lines) == 1 and "malformed" in lines[0] and aside[0].name in lines[0]
+    assert aside[0].read_bytes() == damaged  # kept, byte for byte, for whoever wants to look
+
+
+def test_another_schema_is_moved_aside_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE answers (key TEXT PRIMARY KEY, payload BLOB)")
+        db.execute("INSERT INTO answers VALUES ('k', x'00')")
+    db.close()
+    lines: list[str] = []
+    with Journal(path, announce=lines.append) as journal:
+        assert journal.get(key()) is None
+        journal.put(key(), ANSWER)
+        assert journal.get(key()) == ANSWER
+    assert len(lines) == 1 and "another schema" in lines[0] and "fields" in lines[0]
+    assert [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name] != []
+
+
+def test_someone_elses_database_is_an_input_error_and_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (name TEXT)")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="not a resummarize journal"):
+        Journal(path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+@pytest.mark.parametrize("stored", ["not json", "[1, 2]", "42", "null"])
+def test_a_row_that_is_not_a_json_object_is_a_miss_replaced_by_the_next_answer(tmp_path: Path, stored: str) -> None:
+    path = tmp_path / "j.sqlite3"
+    with Journal(path) as journal:
+        journal.put(key(), ANSWER)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE answers SET fields = ?", (stored,))
+    db.close()
+    with Journal(path) as journal:
+        assert journal.get(key()) is None
+        journal.put(key(), ANSWER)
+        assert journal.get(key()) == ANSWER
+
+
+@pytest.mark.parametrize("damage", ["malformed page", "another schema", "non-JSON row"])
+def test_a_damaged_journal_costs_one_line_not_a_traceback(
+    damage: str, seed_subset: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    digest = seed_subset(3)
+    journal = tmp_path / "j.sqlite3"
+    filled(journal)  # other papers' answers: a journal of many pages
+    with FakeProvider() as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        args = ["repair", str(digest), "--language", "English", "--base-url", fake.base_url, "--cache", str(journal)]
+        original = digest.read_bytes()
+        assert main(args) == 0
+        first = fake.count()
+        digest.write_bytes(original)  # the same work again, the journal now holding every answer
+        if damage == "malformed page":
+            corrupt_pages(journal)
+        elif damage == "another schema":
+            with sqlite3.connect(journal) as db:
+                db.execute("ALTER TABLE answers RENAME COLUMN fields TO payload")
+            db.close()
+        else:
+            with sqlite3.connect(journal) as db:
+                db.execute("UPDATE answers SET fields = 'not json {'")
+            db.close()
+        capsys.readouterr()
+        before = fake.count()
+        code = main(args)
+        err = capsys.readouterr().err
+        asked = fake.count() - before
+    assert code == 0 and "Traceback" not in err
+    assert asked == first > 0  # nothing reusable: every answer asked again, and the digest repaired
+    if damage != "non-JSON row":
+        assert err.count("moved it to j.sqlite3.corrupt-") == 1
