@@ -359,13 +359,18 @@ def _finish(run: Run, options: RepairOptions, started: float) -> None:
 
 
 def _write_report(report: RepairReport, options: RepairOptions) -> None:
-    """The report file; failing after digests were written is a `ReportError`, not an input error."""
+    """The report file, in folders made as needed (like `--out`'s and the journal's: `check_targets`
+    found before the first request that they can be); failing after digests were written is a
+    `ReportError`, not an input error."""
     if options.report is None:
         return
     from resummarize.writer import write_atomic
 
     try:
+        options.report.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(options.report, report.to_json().encode())
+    except OSError as exc:
+        raise ReportError(options.report, exc.strerror or str(exc), written=len(report.written)) from exc
     except InputError as exc:
         raise ReportError(options.report, exc.message, written=len(report.written)) from exc
 

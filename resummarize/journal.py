@@ -208,20 +208,25 @@ def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
     return {table: {row[1] for row in db.execute(f'PRAGMA table_info("{table}")')} for table in tables}
 
 
-def _expected() -> dict[str, set[str]]:
-    """Our tables and their columns, read from SCHEMA itself."""
-    with sqlite3.connect(":memory:") as db:
-        db.executescript(SCHEMA)
-        found = _columns(db)
-    db.close()
-    return found
+def _tables_of(schema: str) -> dict[str, set[str]]:
+    """The tables and columns `schema` makes, read by SQLite itself from an empty database."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(schema)
+        return _columns(db)
+    finally:
+        db.close()
+
+
+#: Our tables and their columns.
+_EXPECTED = _tables_of(SCHEMA)
 
 
 def _check_schema(db: sqlite3.Connection, path: Path) -> None:
     """Raise `_Damaged` for one of our tables laid out otherwise (another version's journal), and
     `InputError` for a database that holds none of our tables but others (someone else's database)."""
     found = _columns(db)
-    expected = _expected()
+    expected = _EXPECTED
     ours = [table for table in expected if table in found]
     if found and not ours:
         raise InputError(path, f"not a resummarize journal (its tables: {', '.join(sorted(found))}); "

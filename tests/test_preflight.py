@@ -87,6 +87,41 @@ def test_an_unwritable_target_stops_the_run_before_any_request(
     assert digest.read_bytes() == before
 
 
+@pytest.mark.parametrize("option", ["--report", "--out"])
+def test_a_report_or_output_in_folders_still_to_be_made_is_written_there(
+    option: str, seed_subset: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    digest = seed_subset(3)
+    named = tmp_path / "not" / "yet" / ("report.json" if option == "--report" else "out.md")
+    with FakeProvider() as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        code, err = cli(capsys, "repair", digest, "--language", "English", "--base-url", fake.base_url,
+                        "--cache", tmp_path / "j.db", option, named)
+    assert code == 0, err
+    assert named.stat().st_size > 0
+    if option == "--report":
+        assert json.loads(named.read_text())["totals"]["repaired"] > 0
+
+
+@pytest.mark.parametrize("option", ["--report", "--out"])
+def test_a_report_or_output_under_a_file_stops_the_run_before_any_request(
+    option: str, seed_subset: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    digest = seed_subset(3)
+    before = digest.read_bytes()
+    named = digest / "report.json"  # the digest is a file: nothing can be made under it
+    with FakeProvider() as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        code, err = cli(capsys, "repair", digest, "--language", "English", "--base-url", fake.base_url,
+                        "--cache", tmp_path / "j.db", option, named)
+        asked = fake.count()
+    assert (code, asked) == (2, 0)
+    assert err.count("\n") == 1 and "is not a folder" in err
+    assert digest.read_bytes() == before
+
+
 async def test_a_report_that_cannot_be_written_after_the_digest_was_has_its_own_exit_code(
     seed_subset: Any, open_tmp: Path, unprivileged: Drop
 ) -> None:
