@@ -137,9 +137,13 @@ def _provider_options(p: argparse.ArgumentParser) -> None:
                    help="model name (default: $MODEL_NAME or gpt-4o-mini)")
     p.add_argument("--base-url", default=env("OPENAI_BASE_URL") or None,
                    help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
-    p.add_argument("--concurrency", type=_positive_int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--concurrency", type=_positive_int, default=8,
+                   help="most requests in flight (default 8; fewer while the server shows overload)")
     p.add_argument("--rpm", type=_positive_int, help="at most this many requests per minute, evenly spaced")
     p.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--max-wait", type=_positive_float, default=600.0, metavar="S",
+                   help="longest wait the provider may ask for (Retry-After, x-ratelimit-reset-*); a longer one "
+                        "stops the run with exit 3 (default 600)")
     p.add_argument("--strategy", choices=["regenerate", "translate"], default="regenerate",
                    help="regenerate from the abstract, or translate wrong-language summaries (default regenerate)")
     p.add_argument("--restore-missing", action="store_true",
@@ -264,7 +268,8 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
         client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
         bar = stack.enter_context(Progress.shown(skip_locked=args.no_wait))
         work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
-                      on_file=bar.read, on_plan=bar.planned, on_result=bar.result, on_lock=bar.locked)
+                      on_file=bar.read, on_plan=bar.planned, on_result=bar.result, on_lock=bar.locked,
+                      on_wait=bar.say)
         report = asyncio.run(_closing(work, client))
     if args.json:
         print(report.to_json(), end="")
@@ -285,7 +290,8 @@ async def _closing(work: Coroutine[Any, Any, RepairReport], client: openai.Async
 def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
     return RepairOptions(
         settings=settings, model=args.model, strategy=args.strategy, concurrency=args.concurrency,
-        rpm=args.rpm, timeout=args.timeout, dry_run=args.dry_run, out=getattr(args, "out", None),
+        rpm=args.rpm, timeout=args.timeout, max_wait=args.max_wait, dry_run=args.dry_run,
+        out=getattr(args, "out", None),
         backup=args.backup, restore_missing=args.restore_missing, batch=getattr(args, "batch", False),
         wait=getattr(args, "wait", False), poll_interval=getattr(args, "poll_interval", 30.0),
         report=getattr(args, "report", None), wait_for_lock=not getattr(args, "no_wait", False),

@@ -58,6 +58,8 @@ class RepairOptions(BaseModel):
     concurrency: int = 8
     rpm: int | None = None
     timeout: float = 60.0
+    #: The longest wait the provider may ask for (Retry-After, `x-ratelimit-reset-*`); longer stops the run.
+    max_wait: float = 600.0
     reasks: int = 4
     attempts: int = 6
     dry_run: bool = False

@@ -67,6 +67,7 @@ async def repair(
     on_plan: Callable[[Run], None] | None = None,
     on_file: Callable[[PlannedFile], None] | None = None,
     on_lock: Callable[[Path], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> RepairReport:
     """Repair the digests under `paths`: the whole run, live, through the Batch API or as a dry run.
@@ -74,7 +75,8 @@ async def repair(
     `journal` is an open journal, a path to one, or None for the default in the user cache folder.
     `on_file` hears of each input as the first pass plans it, `on_plan` of the whole plan.
     Each file is locked for the whole run (as the worker locks it): a file another run holds is waited
-    for, or left out with `options.wait_for_lock` False; `on_lock` is told of each such file.
+    for, or left out with `options.wait_for_lock` False; `on_lock` is told of each such file. `on_wait`
+    hears of every wait the provider asks for (a line saying how long and which header asked).
     Validated answers are written even when a fatal provider error ends the run; the `ProviderError`
     (any `RunStopped`) then carries the report. Raises `BatchPending` (nothing written) while a batch
     runs without `wait`.
@@ -89,7 +91,7 @@ async def repair(
         if files and not held:
             return RepairReport()
         return await _repair(held or inputs, options, client=client, journal=journal, prompts=prompts,
-                             on_result=on_result, on_plan=on_plan, on_file=on_file, stop=stop)
+                             on_result=on_result, on_plan=on_plan, on_file=on_file, on_wait=on_wait, stop=stop)
 
 
 async def _repair(
@@ -102,6 +104,7 @@ async def _repair(
     on_result: Callable[[EntryResult], None] | None,
     on_plan: Callable[[Run], None] | None,
     on_file: Callable[[PlannedFile], None] | None,
+    on_wait: Callable[[str], None] | None,
     stop: threading.Event | None,
 ) -> RepairReport:
     options = options or RepairOptions()
@@ -126,7 +129,7 @@ async def _repair(
             on_plan(run)
         if client is None:
             raise UsageError("no client: an API key or --replay is needed")
-        engine = Engine(client, db, prompts, options, run.report, on_result=on_result, stop=stop)
+        engine = Engine(client, db, prompts, options, run.report, on_result=on_result, on_wait=on_wait, stop=stop)
         try:
             await engine.run(run)
         except* RunStopped as group:  # a provider error (a replay miss too), a journal that cannot be written
@@ -165,6 +168,7 @@ class Engine:
         report: RepairReport,
         *,
         on_result: Callable[[EntryResult], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         from resummarize.provider.summarize import Summarizer
@@ -180,7 +184,8 @@ class Engine:
         self.stop = stop or threading.Event()
         self.summarizer: Summarizer = Summarizer(
             client, model=options.model, prompts=prompts, placeholders=options.settings.placeholders(),
-            throttle=Throttle(options.concurrency, options.rpm), negotiator=Negotiator(),
+            throttle=Throttle(options.concurrency, options.rpm, deadline=options.timeout, max_wait=options.max_wait,
+                              on_wait=on_wait), negotiator=Negotiator(),
             reasks=options.reasks, attempts=options.attempts, timeout=options.timeout,
         )
         self.outbox = Outbox(options, report)

@@ -49,6 +49,10 @@ class Progress:
         self.bar.set_description("repairing")
         self.bar.reset(total=sum(planned.work for planned in run.files))
 
+    def say(self, line: str) -> None:
+        """A line above the bar (a wait the provider asked for)."""
+        self.bar.write(f"resummarize: {line}", file=sys.stderr)
+
     def locked(self, path: Path) -> None:
         what = "skipped" if self.skip_locked else "waiting for"
         self.bar.write(f"resummarize: {what} {path}: another resummarize run is repairing it"

@@ -232,7 +232,8 @@ class Worker:
 
         try:
             report = await repair([path], self.options, client=client, journal=self.journal,
-                                  prompts=self.prompts, on_file=plan, stop=self.stop)
+                                  prompts=self.prompts, on_file=plan, on_wait=self.log,
+                                  stop=self.stop)
         except RunStopped as exc:
             if isinstance(exc.report, RepairReport):
                 self._done(path, exc.report, restored, markdown, summary)

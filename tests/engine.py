@@ -30,13 +30,16 @@ async def run(
     key: str = "sk-test",
     **options: Any,
 ) -> RepairReport:
-    """One repair run in-process, with a fresh client and the given journal file."""
+    """One repair run in-process, with a fresh client and the given journal file (`on_wait` is passed to
+    `repair`, the rest are options)."""
+    on_wait = options.pop("on_wait", None)
     settings = Settings(language=language, include_refused=options.pop("include_refused", False))
     opts = RepairOptions(settings=settings, **options)
     with Journal(journal) as db:
         client = client_for(fake, key, opts.timeout)
         try:
-            return await repair(list(paths), opts, client=client, journal=db, prompts=load_prompts())
+            return await repair(list(paths), opts, client=client, journal=db, prompts=load_prompts(),
+                                on_wait=on_wait)
         finally:
             await client.close()
 

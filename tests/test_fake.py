@@ -22,7 +22,8 @@ from waiting import wait_for
 from resummarize import testing
 from resummarize.digest.model import FIELDS
 from resummarize.errors import UsageError
-from resummarize.testing.server import FakeProvider, Fault, FaultPlan, duration
+from resummarize.testing.answers import duration
+from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 
 # The plugin's fixtures, as a project that installs resummarize gets them through the pytest11 entry point.
 fake_openai = testing.fake_openai
@@ -370,6 +371,54 @@ def test_concurrency_limit_gives_429_with_retry_after(fake_openai_factory: Any, 
         outcomes = sorted(pool.map(ask, range(6)))
     assert outcomes == ["1/600"] * 4 + ["ok"] * 2
     assert fake.max_in_flight == 2 and fake.count(status=429) == 4
+
+
+@pytest.mark.parametrize(("when_busy", "refusal"), [("503", "503"), ("429", "429")])
+def test_a_server_at_capacity_refuses_without_saying_when(
+    fake_openai_factory: Any, connect: Connect, when_busy: str, refusal: str
+) -> None:
+    """A server at capacity that says no more, nor when to come back: a bare 503 or 429."""
+    fake = fake_openai_factory(max_concurrency=2, latency=0.6, when_busy=when_busy)
+    client = connect(fake)
+    start = threading.Barrier(5)
+
+    def ask(_: int) -> str:
+        start.wait()
+        try:
+            chat(client)
+        except openai.APIStatusError as error:
+            named = sorted(h for h in error.response.headers if h.startswith(("retry-after", "x-ratelimit")))
+            return f"{error.status_code}{named}"
+        return "ok"
+
+    with ThreadPoolExecutor(5) as pool:
+        outcomes = sorted(pool.map(ask, range(5)))
+    assert outcomes == [f"{refusal}[]"] * 3 + ["ok"] * 2
+
+
+def test_a_one_slot_server_keeps_the_others_in_line(fake_openai_factory: Any, connect: Connect) -> None:
+    """`when_busy="queue"`: one answered at a time, the others wait their turn (llama.cpp's server)."""
+    fake = fake_openai_factory(max_concurrency=1, latency=0.2, when_busy="queue")
+    client = connect(fake)
+    start = threading.Barrier(4)
+
+    def ask(_: int) -> float:
+        start.wait()
+        began = time.monotonic()
+        chat(client)
+        return time.monotonic() - began
+
+    with ThreadPoolExecutor(4) as pool:
+        took = sorted(pool.map(ask, range(4)))
+    assert fake.max_in_flight == 1 and fake.max_open == 4
+    assert took[-1] >= 4 * 0.2  # the last one waited for three answers before its own
+    assert fake.count(status=200) == 4
+
+
+def test_extra_headers_go_with_every_answer(fake_openai_factory: Any, connect: Connect) -> None:
+    client = connect(fake_openai_factory(extra_headers={"x-ratelimit-reset-requests": "99999h"}))
+    answer = client.chat.completions.with_raw_response.create(model=MODEL, messages=messages())
+    assert answer.headers["x-ratelimit-reset-requests"] == "99999h"
 
 
 def test_two_hundred_concurrent_connections(fake_openai_factory: Any) -> None:

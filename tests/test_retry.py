@@ -12,8 +12,9 @@ import httpx2
 import openai
 import pytest
 
-from resummarize.errors import ReplayMissError
-from resummarize.provider.retry import MAX_RETRY_AFTER, Kind, classify, policy, retry_after
+from resummarize.errors import ProviderError, ReplayMissError
+from resummarize.provider.retry import Kind, classify, overload, policy, retry_after
+from resummarize.provider.throttle import MAX_WAIT
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 _CLASSES: dict[int, type[openai.APIStatusError]] = {
@@ -100,13 +101,13 @@ def test_classify_other_errors_are_not_provider_errors(exc: BaseException) -> No
 
 
 @pytest.mark.parametrize(
-    ("headers", "seconds"),
+    ("headers", "asked"),
     [
-        ({"retry-after-ms": "1500"}, 1.5),
-        ({"Retry-After": "7"}, 7.0),
-        ({"retry-after": "0.25"}, 0.25),
-        ({"retry-after-ms": "250", "Retry-After": "30"}, 0.25),  # the precise one wins
-        ({"retry-after-ms": "soon", "Retry-After": "3"}, 3.0),  # garbage falls through
+        ({"retry-after-ms": "1500"}, (1.5, "retry-after-ms: 1500")),
+        ({"Retry-After": "7"}, (7.0, "retry-after: 7")),
+        ({"retry-after": "0.25"}, (0.25, "retry-after: 0.25")),
+        ({"retry-after-ms": "250", "Retry-After": "30"}, (0.25, "retry-after-ms: 250")),  # the precise one wins
+        ({"retry-after-ms": "soon", "Retry-After": "3"}, (3.0, "retry-after: 3")),  # garbage falls through
         ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),
         ({"Retry-After": "later"}, None),
         ({"Retry-After": "-5"}, None),
@@ -114,8 +115,8 @@ def test_classify_other_errors_are_not_provider_errors(exc: BaseException) -> No
         ({}, None),
     ],
 )
-def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
-    assert retry_after(status_error(429, None, headers)) == seconds
+def test_retry_after(headers: dict[str, str], asked: tuple[float, str] | None) -> None:
+    assert retry_after(status_error(429, None, headers)) == asked
 
 
 def test_retry_after_without_a_response() -> None:
@@ -148,7 +149,7 @@ async def run(script: Script, **settings: Any) -> tuple[str, list[float], list[f
     """Drive `script` through the policy; return the answer, the waits slept and the pauses asked for."""
     waits = Sleeps()
     pauses: list[float] = []
-    async for attempt in policy(sleep=waits, on_retry_after=pauses.append, **settings):
+    async for attempt in policy(sleep=waits, on_retry_after=lambda seconds, _: pauses.append(seconds), **settings):
         with attempt:
             return await script(), waits, pauses
     raise AssertionError("the policy neither returned nor raised")
@@ -221,28 +222,64 @@ async def test_retry_after_zero_retries_at_once() -> None:
     assert pauses == [0.0]
 
 
-async def test_a_retry_after_too_long_to_wait_for_gives_up_at_once() -> None:
-    """A provider asking for an hour gets a failed entry, not a run that hangs (nor a paused pool)."""
-    too_long = status_error(429, err("Rate limit", "requests", "rate_limit_exceeded"),
-                            {"Retry-After": str(int(MAX_RETRY_AFTER) + 3000)})
-    script = Script(too_long)
+@pytest.mark.parametrize(("headers", "named"), [({"Retry-After": "3600"}, "retry-after: 3600"),
+                                               ({"retry-after-ms": "360000000"}, "retry-after-ms: 360000000")])
+async def test_a_retry_after_beyond_the_cap_stops_the_run_naming_the_header(
+    headers: dict[str, str], named: str
+) -> None:
+    """A provider asking for an hour stops the run (exit 3) at once, saying which header asked: not a
+    run that hangs, nor a paused pool, nor an entry failed for a reason nobody sees."""
+    asked = status_error(429, err("Rate limit", "requests", "rate_limit_exceeded"), headers)
+    script = Script(asked)
     waits = Sleeps()
     pauses: list[float] = []
-    with pytest.raises(openai.RateLimitError) as info:
-        async for attempt in policy(sleep=waits, on_retry_after=pauses.append):
+    with pytest.raises(ProviderError) as info:
+        async for attempt in policy(sleep=waits, on_retry_after=lambda seconds, _: pauses.append(seconds)):
             with attempt:
                 await script()
-    assert info.value is too_long
+    assert info.value.exit_code == 3
+    assert named in str(info.value) and "--max-wait" in str(info.value)
+    assert info.value.__cause__ is asked
     assert script.calls == 1
     assert waits == []
     assert pauses == []
 
 
-async def test_a_retry_after_just_within_the_limit_is_waited_for() -> None:
-    script = Script(status_error(429, None, {"Retry-After": str(int(MAX_RETRY_AFTER))}))
+async def test_a_retry_after_just_within_the_cap_is_waited_for() -> None:
+    script = Script(status_error(429, None, {"Retry-After": str(int(MAX_WAIT))}))
     _, waits, pauses = await run(script)
-    assert waits == [MAX_RETRY_AFTER]
-    assert pauses == [MAX_RETRY_AFTER]
+    assert waits == [MAX_WAIT]
+    assert pauses == [MAX_WAIT]
+
+
+async def test_the_cap_is_the_callers() -> None:
+    script = Script(status_error(503, None, {"Retry-After": "30"}))
+    with pytest.raises(ProviderError, match="retry-after: 30"):
+        await run(script, max_wait=10.0)
+    script = Script(status_error(503, None, {"Retry-After": "30"}))
+    _, waits, _ = await run(script, max_wait=30.0)
+    assert waits == [30.0]
+
+
+@pytest.mark.parametrize(
+    ("error", "sign"),
+    [
+        (openai.APITimeoutError(request=request()), "timed out"),
+        (status_error(503), "HTTP 503"),
+        (status_error(502), "HTTP 502"),
+        (status_error(504), "HTTP 504"),
+        (status_error(429, err("busy", "server_error", None)), "HTTP 429 without Retry-After"),
+        # a rate limit that says how long or what is left is the throttle's business, not overload
+        (status_error(429, None, {"Retry-After": "2"}), None),
+        (status_error(429, None, {"x-ratelimit-remaining-requests": "0"}), None),
+        (status_error(429, err("quota", "insufficient_quota", "insufficient_quota")), None),
+        (status_error(500), None),
+        (openai.APIConnectionError(request=request()), None),
+        (ValueError("not a provider error"), None),
+    ],
+)
+def test_signs_of_overload(error: BaseException, sign: str | None) -> None:
+    assert overload(error) == sign
 
 
 async def test_policy_works_without_a_pause_hook() -> None:

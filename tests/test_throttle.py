@@ -12,8 +12,12 @@ import itertools
 from collections.abc import Awaitable
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 
+from resummarize.errors import ProviderError
+from resummarize.provider.retry import overload
 from resummarize.provider.throttle import MARGIN, Throttle, parse_duration
 
 
@@ -298,3 +302,273 @@ async def test_the_token_window_is_honoured_like_the_request_window() -> None:
 
     await time.run(*(request() for _ in range(3)))
     assert started == pytest.approx([0.0, 0.0, 60.0 + MARGIN])  # 400 + 400 fit; 1200 would not
+
+
+# --- the adaptive window: fewer at once when the server shows overload, more when answers flow ----------
+
+
+def http_error(status: int) -> openai.APIStatusError:
+    """What the SDK raises for a bare `status` (no Retry-After, no budget headers)."""
+    response = httpx2.Response(status, request=httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
+    cls = openai.RateLimitError if status == 429 else openai.InternalServerError
+    return cls("busy", response=response, body=None)
+
+
+class OneSlotServer:
+    """llama.cpp's server on virtual time: one request computed at a time, the others wait in line
+    (first come, first served). A request whose client gave up before its turn is dropped; one whose
+    client gives up while it is computed is computed to the end all the same (a zombie)."""
+
+    def __init__(self, time: VirtualTime, service: float, deadline: float) -> None:
+        self.time, self.service, self.deadline = time, service, deadline
+        self.free_at = 0.0
+        self.open = 0
+        self.peak_open = 0
+        self.delivered = 0
+        self.timed_out = 0
+        self.zombies = 0
+        self.failed = 0
+
+    async def request(self, throttle: Throttle, *, adaptive: bool = True) -> None:
+        """One paper, asked up to 6 times (the policy's attempts; a timeout is retried at once). Not
+        `adaptive`: the throttle as it was, where a timeout said nothing about how many to send."""
+        for _ in range(6):
+            try:
+                async with throttle.slot(judge=overload if adaptive else None):
+                    await self._exchange()
+                return
+            except openai.APITimeoutError:
+                continue
+        self.failed += 1
+
+    async def _exchange(self) -> None:
+        now = self.time.now
+        start = max(now, self.free_at)
+        if start <= now + self.deadline:  # reached while the client still waits: computed to the end
+            self.free_at = start + self.service
+        done = start + self.service
+        self.open += 1
+        self.peak_open = max(self.peak_open, self.open)
+        try:
+            await self.time.sleep(min(done, now + self.deadline) - now)
+        finally:
+            self.open -= 1
+        if done > now + self.deadline:
+            self.timed_out += 1
+            self.zombies += start <= now + self.deadline
+            raise openai.APITimeoutError(request=httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
+        self.delivered += 1
+
+
+async def run_papers(time: VirtualTime, throttle: Throttle, papers: int, ask: Any, workers: int) -> None:
+    """`workers` workers (the engine's pool) take `papers` papers off one queue."""
+    left = list(range(papers))
+
+    async def worker() -> None:
+        while left:
+            left.pop()
+            await ask(throttle)
+
+    await time.run(*(worker() for _ in range(workers)))
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+async def test_a_one_slot_server_is_not_queued_to_death(adaptive: bool) -> None:
+    """The issue's case: 8 in flight, 60 s per request, answers that take 17 s one at a time. A fixed
+    window of 8 keeps ~8 requests in line: most time out, and the server computes answers nobody gets.
+    The adaptive window falls after the first late answers, then delivers nearly every request."""
+    time = VirtualTime()
+    throttle = Throttle(8, deadline=60.0 if adaptive else None, clock=time.clock, sleep=time.sleep)
+    server = OneSlotServer(time, service=17.0, deadline=60.0)
+
+    async def ask(throttle: Throttle) -> None:
+        await server.request(throttle, adaptive=adaptive)
+
+    await run_papers(time, throttle, 36, ask, workers=8)
+    if adaptive:
+        assert (server.delivered, server.failed) == (36, 0)
+        assert server.timed_out <= 10 and server.zombies <= 5  # mostly the first rounds: 8 sent at once
+        assert throttle.window.size <= 2
+        assert time.now <= 1.2 * 36 * 17.0  # the server is kept busy: near its own pace
+    else:
+        assert server.delivered < 36 / 2
+        assert server.timed_out > 5 * 36
+        assert server.zombies > 36  # answers computed that nobody received
+
+
+@pytest.mark.parametrize("service", [1.0, 5.0])
+async def test_a_one_slot_server_that_keeps_up_is_left_alone(service: float) -> None:
+    """Answers quick enough that 8 in line never come near the deadline: nothing to adapt."""
+    time = VirtualTime()
+    throttle = Throttle(8, deadline=60.0, clock=time.clock, sleep=time.sleep)
+    server = OneSlotServer(time, service=service, deadline=60.0)
+    await run_papers(time, throttle, 36, server.request, workers=8)
+    assert (server.delivered, server.timed_out) == (36, 0)
+    assert server.peak_open == 8
+    assert time.now == 36 * service
+
+
+async def test_the_window_stays_full_for_a_provider_that_keeps_up() -> None:
+    """A cloud provider: every answer in 2 s however many are in flight. No cut, 16 at once all along,
+    the run in the provider-bound time."""
+    time = VirtualTime()
+    throttle = Throttle(16, deadline=60.0, clock=time.clock, sleep=time.sleep)
+    peak = 0
+
+    async def ask(throttle: Throttle) -> None:
+        nonlocal peak
+        async with throttle.slot(judge=overload):
+            peak = max(peak, throttle.in_flight)
+            await time.sleep(2.0)
+
+    await run_papers(time, throttle, 192, ask, workers=16)
+    assert throttle.window.cuts == 0
+    assert peak == 16
+    assert time.now == 192 * 2.0 / 16
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_server_at_capacity_sees_fewer_refusals(status: int) -> None:
+    """A server that takes 2 at once and refuses more with a bare 503 (or a 429 without Retry-After):
+    the window comes down to what it takes, so refusals stop after the first rounds."""
+    time = VirtualTime()
+    throttle = Throttle(8, deadline=60.0, clock=time.clock, sleep=time.sleep)
+    serving = 0
+    refused: list[float] = []
+
+    async def ask(throttle: Throttle) -> None:
+        nonlocal serving
+        while True:
+            try:
+                async with throttle.slot(judge=overload):
+                    if serving >= 2:
+                        await time.sleep(0.01)
+                        refused.append(time.now)
+                        raise http_error(status)
+                    serving += 1
+                    try:
+                        await time.sleep(1.0)
+                    finally:
+                        serving -= 1
+                return
+            except openai.APIStatusError:
+                await time.sleep(0.5)  # the policy's backoff
+
+    await run_papers(time, throttle, 60, ask, workers=8)
+    assert throttle.window.size <= 3
+    late = [t for t in refused if t > 10.0]
+    assert len(late) <= 0.2 * 50  # after the first rounds, at most one in five requests meets a refusal
+    assert time.now <= 1.3 * 60 / 2
+
+
+async def test_the_window_grows_back_when_answers_flow() -> None:
+    time = VirtualTime()
+    throttle = Throttle(8, deadline=60.0, clock=time.clock, sleep=time.sleep)
+    throttle.window.cut(0)
+    throttle.window.cut(1)
+    assert throttle.window.size == 2
+
+    async def ask(throttle: Throttle) -> None:
+        async with throttle.slot(judge=overload):
+            await time.sleep(1.0)
+
+    await run_papers(time, throttle, 60, ask, workers=8)
+    assert throttle.window.size == 8
+
+
+async def test_one_cut_per_round() -> None:
+    """Eight requests of one round all time out: the window halves once, not down to one."""
+    time = VirtualTime()
+    throttle = Throttle(8, deadline=1.0, clock=time.clock, sleep=time.sleep)
+
+    async def lost() -> None:
+        with pytest.raises(openai.APITimeoutError):
+            async with throttle.slot(judge=overload):
+                await time.sleep(1.0)
+                raise openai.APITimeoutError(request=httpx2.Request("POST", "http://127.0.0.1:9/v1"))
+
+    await time.run(*(lost() for _ in range(8)))
+    assert throttle.window.size == 4
+    assert throttle.window.cuts == 1
+
+
+async def test_other_failures_leave_the_window_alone() -> None:
+    throttle = Throttle(8, deadline=60.0)
+    for error in (http_error(500), ValueError("a bad answer")):
+        with pytest.raises(type(error)):
+            async with throttle.slot(judge=overload):
+                raise error
+    assert throttle.window.size == 8
+
+
+# --- every wait the provider asks for: announced, capped ----------------------------------------------
+
+
+async def test_a_spent_budget_is_waited_for_and_announced_once() -> None:
+    time = VirtualTime()
+    told: list[str] = []
+    throttle = Throttle(4, clock=time.clock, sleep=time.sleep, on_wait=told.append)
+    throttle.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "30s"})
+    started: list[float] = []
+
+    async def request() -> None:
+        async with throttle.slot():
+            started.append(time.now)
+
+    await time.run(*(request() for _ in range(4)))
+    assert started == [30.0] * 4
+    assert told == ["waiting 30 s, as the provider asks "
+                    "(x-ratelimit-remaining-requests: 0, x-ratelimit-reset-requests: 30s)"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        ({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "99999h"},
+         "x-ratelimit-reset-requests: 99999h"),
+        ({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "2h"}, "x-ratelimit-reset-tokens: 2h"),
+    ],
+)
+async def test_a_reset_beyond_the_cap_stops_at_once_naming_the_header(
+    headers: dict[str, str], named: str
+) -> None:
+    """`x-ratelimit-reset-requests: 99999h` used to hold the run silently forever."""
+    time = VirtualTime()
+    told: list[str] = []
+    throttle = Throttle(4, clock=time.clock, sleep=time.sleep, on_wait=told.append)
+    throttle.observe(headers)
+    with pytest.raises(ProviderError) as info:
+        await time.run(_one_request(throttle))
+    assert named in str(info.value) and "--max-wait" in str(info.value)
+    assert info.value.exit_code == 3
+    assert time.now == 0.0
+    assert told == []
+    assert throttle.window.held == 0  # its place in the window was given back
+
+
+async def _one_request(throttle: Throttle) -> None:
+    async with throttle.slot(tokens=10):
+        pass
+
+
+async def test_a_retry_after_pause_is_announced_and_capped() -> None:
+    time = VirtualTime()
+    told: list[str] = []
+    throttle = Throttle(4, max_wait=60.0, clock=time.clock, sleep=time.sleep, on_wait=told.append)
+    throttle.pause(0.4, "retry-after-ms: 400")  # the ordinary rhythm of a rate limit: not announced
+    throttle.pause(20.0, "retry-after: 20")
+    throttle.pause(20.0, "retry-after: 20")  # another worker's 429 asking for the same: said once
+    with pytest.raises(ProviderError, match="retry-after: 61"):
+        throttle.pause(61.0, "retry-after: 61")
+    assert told == ["waiting 20 s, as the provider asks (retry-after: 20)"]
+    await time.run(_one_request(throttle))
+    assert time.now == 20.0
+
+
+async def test_our_own_rpm_spacing_is_not_announced() -> None:
+    time = VirtualTime()
+    told: list[str] = []
+    throttle = Throttle(4, rpm=20, clock=time.clock, sleep=time.sleep, on_wait=told.append)
+    await time.run(*(_one_request(throttle) for _ in range(3)))
+    assert time.now == 6.0
+    assert told == []

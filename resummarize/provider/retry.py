@@ -1,7 +1,8 @@
 """The one retry policy: which provider errors are worth another try, and how long to wait.
 
 The SDK's own retries are switched off (`max_retries=0`) so that attempts do not multiply, and every
-wait honours `retry-after-ms` / `Retry-After` so that a 429 pauses the whole pool, not one worker.
+wait honours `retry-after-ms` / `Retry-After` so that a 429 pauses the whole pool, not one worker. A
+wait longer than the cap stops the run (exit 3) naming the header, rather than hanging it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.wait import wait_exponential_jitter
 
 from resummarize.errors import ProviderError, ReplayMissError, SummaryError
+from resummarize.provider.throttle import MAX_WAIT, too_long
 from resummarize.provider.wire import fatal_message
 from resummarize.report import Usage
-
-#: Waits longer than this are not worth holding a run for; the entry is reported as failed instead.
-MAX_RETRY_AFTER = 600.0
 
 
 class Kind(StrEnum):
@@ -84,6 +83,32 @@ def classify(exc: BaseException) -> Kind | None:
     return Kind.FATAL
 
 
+def _timed_out(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, openai.APITimeoutError | TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def overload(exc: BaseException) -> str | None:
+    """The sign of an overloaded server a failed request gives, or None: a timeout, a 502/503/504, or a
+    429 that says neither how long to wait nor what budget is left (a server at capacity, not a rate
+    limit: the throttle's budget rules and the shared cool-down cannot help, fewer requests at once can)."""
+    if _timed_out(exc):
+        return "timed out"
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    if exc.status_code in (502, 503, 504):
+        return f"HTTP {exc.status_code}"
+    if exc.status_code == 429 and "insufficient_quota" not in _error_code(exc):
+        headers = exc.response.headers
+        if retry_after(exc) is None and not any(name.startswith("x-ratelimit-") for name in headers):
+            return "HTTP 429 without Retry-After"
+    return None
+
+
 def should_retry(exc: BaseException) -> bool:
     """Transient errors are retried, unless the provider's `x-should-retry` header says otherwise: as in
     the OpenAI SDK, `true` retries whatever the status and `false` never retries."""
@@ -121,8 +146,9 @@ def give_up(exc: Exception, *, paper_id: str | None, attempts: int, requests: in
     return SummaryError(paper_id, reason, attempts=attempts, usage=Usage(requests=requests))
 
 
-def retry_after(exc: BaseException) -> float | None:
-    """Seconds the provider asked us to wait, from `retry-after-ms` or `Retry-After`."""
+def retry_after(exc: BaseException) -> tuple[float, str] | None:
+    """Seconds the provider asked us to wait, from `retry-after-ms` or `Retry-After`, and the header that
+    asked, as `name: value`."""
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     if headers is None:
@@ -136,7 +162,7 @@ def retry_after(exc: BaseException) -> float | None:
         except ValueError:
             continue
         if math.isfinite(seconds) and seconds >= 0:
-            return seconds
+            return seconds, f"{name}: {value.strip()}"
     return None
 
 
@@ -145,41 +171,36 @@ def policy(
     attempts: int = 6,
     base: float = 0.5,
     cap: float = 30.0,
-    on_retry_after: Callable[[float], None] | None = None,
+    max_wait: float = MAX_WAIT,
+    on_retry_after: Callable[[float, str], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     hopeless: Callable[[BaseException], bool] | None = None,
 ) -> AsyncRetrying:
     """Exponential backoff with jitter for transient errors; Retry-After wins when the provider sends it,
-    unless it asks for more than `MAX_RETRY_AFTER`: then the request gives up at once.
+    unless it asks for more than `max_wait`: then the run stops (`ProviderError`, naming the header).
 
-    `on_retry_after` lets the caller turn one worker's 429 into a pause for every worker; an error
-    `hopeless` says is one is not retried whatever its kind (nothing listening at a new endpoint).
+    `on_retry_after` (seconds, the header) lets the caller turn one worker's 429 into a pause for every
+    worker; an error `hopeless` says is one is not retried whatever its kind (nothing listening at a new
+    endpoint).
     """
     backoff = wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
-    out_of_attempts = stop_after_attempt(attempts)
-
-    def asked_for(state: RetryCallState) -> float | None:
-        exc = state.outcome.exception() if state.outcome else None
-        return retry_after(exc) if exc is not None else None
-
-    def stop(state: RetryCallState) -> bool:
-        asked = asked_for(state)
-        return out_of_attempts(state) or (asked is not None and asked > MAX_RETRY_AFTER)
 
     def wait(state: RetryCallState) -> float:  # tenacity asks for the wait before it asks `stop`
-        asked = asked_for(state)
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after(exc) if exc is not None else None
         if asked is None:
             return float(backoff(state))
-        if asked > MAX_RETRY_AFTER:
-            return 0.0  # `stop` gives up on this request; nobody is paused for it
+        seconds, header = asked
+        if seconds > max_wait:
+            raise too_long(seconds, header, max_wait) from exc
         if on_retry_after is not None:
-            on_retry_after(asked)
-        return asked
+            on_retry_after(seconds, header)
+        return seconds
 
     # `async for` awaits `sleep`: it must be a coroutine function, like asyncio.sleep (the default).
     extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
     return AsyncRetrying(
-        stop=stop,
+        stop=stop_after_attempt(attempts),
         wait=wait,
         retry=retry_if_exception(lambda exc: should_retry(exc) and not (hopeless and hopeless(exc))),
         reraise=True,

@@ -23,7 +23,7 @@ from resummarize.grounding import EVIDENCE_KEY, evidence_problem
 from resummarize.provider.answer import json_schema, parse_answer, validate_fields
 from resummarize.provider.prompts import PromptSet
 from resummarize.provider.request import Outcome, SummaryRequest
-from resummarize.provider.retry import Kind, classify, give_up, policy, replay_miss, unreachable
+from resummarize.provider.retry import Kind, classify, give_up, overload, policy, replay_miss, unreachable
 from resummarize.provider.throttle import Throttle
 from resummarize.provider.wire import STREAM, Mode, Negotiator, content_of, fatal_message, from_stream, request_body
 from resummarize.report import Usage
@@ -165,7 +165,7 @@ class Summarizer:
     ) -> str | None:
         try:
             async for attempt in policy(attempts=self.attempts, on_retry_after=self.throttle.pause,
-                                        hopeless=self._hopeless):
+                                        max_wait=self.throttle.max_wait, hopeless=self._hopeless):
                 with attempt:
                     return await self._send(request, messages, mode, usage, proved)
         except Exception as exc:
@@ -190,7 +190,7 @@ class Summarizer:
         stream = proved is not None and not proved.is_set()
         # What the provider's token window counts: the prompt (about four characters a token) and the answer.
         tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + COMPLETION_ESTIMATE
-        async with self.throttle.slot(tokens):
+        async with self.throttle.slot(tokens, judge=overload):
             usage.usage += Usage(requests=1)
             # The generic `post` sends the body as built: `create()` would re-walk every message
             # against the SDK's TypedDicts (~2 ms of CPU a request, a tenth of a run's wall time).

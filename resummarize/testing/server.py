@@ -21,7 +21,6 @@ import struct
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -33,7 +32,6 @@ from resummarize.testing.answers import (
     FakeOutcome,
     Reply,
     RequestRecord,
-    duration,
     json_reply,
     read_ask,
     redact_headers,
@@ -42,6 +40,7 @@ from resummarize.testing.answers import (
 )
 from resummarize.testing.batches import OUTCOMES, BatchStore
 from resummarize.testing.faults import RECOVERABLE, Fault, FaultPlan, error_body
+from resummarize.testing.limits import Limits
 
 __all__ = ["RECOVERABLE", "FakeProvider", "Fault", "FaultPlan", "RequestRecord"]
 
@@ -172,6 +171,7 @@ class FakeProvider:
         *,
         latency: float = 0.0,
         max_concurrency: int | None = None,
+        when_busy: str = "retry-after",
         rpm: int | None = None,
         api_key: str = "sk-test",
         models: Iterable[str] = ("gpt-4o-mini",),
@@ -183,6 +183,7 @@ class FakeProvider:
         timeout_hold: float = 30.0,
         gate: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> None:
         rejected = frozenset(reject_modes)
         if not rejected <= MODES:
@@ -195,19 +196,16 @@ class FakeProvider:
         self.timeout_hold = timeout_hold
         #: While set to an unset Event, admitted chat requests wait for it: tests hold N requests in flight.
         self.gate = gate
-        #: The rpm window's clock: a test that pins it gets exact `x-ratelimit-*` and Retry-After values.
-        self.clock = clock
-        self._max_concurrency = max_concurrency
-        self._rpm = rpm
+        #: The rpm window's clock (`clock`): a test that pins it gets exact `x-ratelimit-*` and Retry-After.
+        self.limits = Limits(max_concurrency, when_busy, rpm, latency, clock)
+        #: Sent with every chat answer (a provider's own `x-ratelimit-*` story, say).
+        self.extra_headers = dict(extra_headers or {})
         answers = {paper: dict(fields) for paper, fields in (answers or {}).items()}
         self._answerer = Answerer(frozenset(self.models), answers, rejected, faults)
         self._store = BatchStore(self._answer_line, delay=batch_delay, outcome=batch_outcome)
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self._log: list[RequestRecord] = []
-        self._window: deque[float] = deque()
-        self._in_flight = 0
-        self._peak = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -271,12 +269,18 @@ class FakeProvider:
     @property
     def in_flight(self) -> int:
         """Chat requests admitted and not yet answered."""
-        return self._in_flight
+        return self.limits.in_flight
 
     @property
     def max_in_flight(self) -> int:
         """Peak number of chat requests admitted at once (those refused with a 429 do not count)."""
-        return self._peak
+        return self.limits.peak
+
+    @property
+    def max_open(self) -> int:
+        """Peak number of chat requests open at once, waiting in line (`when_busy="queue"`) or served:
+        how many the client had in flight, as the server saw it."""
+        return self.limits.peak_open
 
     @property
     def batches(self) -> int:
@@ -287,7 +291,7 @@ class FakeProvider:
         """Forget logged requests and the concurrency peak (limits and fault plans carry on)."""
         with self._lock:
             self._log.clear()
-            self._peak = self._in_flight
+        self.limits.reset_peaks()
 
     # --- serving --------------------------------------------------------------------------------
 
@@ -336,7 +340,15 @@ class FakeProvider:
             message = "We could not parse the JSON body of your request."
             return json_reply(400, error_body(message, "invalid_request_error", None)), None
         ask = read_ask(body)
-        admitted, headers = self._admit()
+        with self.limits.opened():
+            return self._admitted(body, ask)
+
+    def _admitted(self, body: dict[str, Any], ask: Any) -> tuple[Reply, FakeOutcome | None]:
+        admitted, headers = self.limits.admit(self._server.stopping if self._server else None)
+        headers.update(self.extra_headers)
+        if not admitted and self.limits.when_busy == "503":
+            error = error_body("The server is overloaded.", "server_error", None)
+            return json_reply(503, error), FakeOutcome(503, error, ask)
         if not admitted:
             message = "Rate limit reached for requests. Please try again later."
             error = error_body(message, "requests", "rate_limit_exceeded")
@@ -362,36 +374,9 @@ class FakeProvider:
                 server.stopping.wait(self.latency)
             return json_reply(outcome.status, outcome.body, headers), outcome
         finally:
-            with self._lock:
-                self._in_flight -= 1
+            self.limits.release()
 
     def _answer_line(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """A batch line: the chat logic without HTTP, limits or latency."""
         outcome = self._answerer.answer(body, read_ask(body), next(self._numbers))
         return outcome.status, outcome.body
-
-    def _admit(self) -> tuple[bool, dict[str, str]]:
-        """Take a concurrency slot and an rpm slot, or give the headers of a 429 saying when to retry."""
-        with self._lock:
-            now = self.clock()
-            while self._window and self._window[0] <= now - 60:
-                self._window.popleft()
-            if self._max_concurrency is not None and self._in_flight >= self._max_concurrency:
-                return False, retry_headers(max(self.latency, 0.1))
-            if self._rpm is not None and len(self._window) >= self._rpm:
-                return False, {**retry_headers(self._window[0] + 60 - now), **self._quota(now)}
-            self._in_flight += 1
-            self._peak = max(self._peak, self._in_flight)
-            if self._rpm is not None:
-                self._window.append(now)
-            return True, self._quota(now)
-
-    def _quota(self, now: float) -> dict[str, str]:
-        if self._rpm is None:
-            return {}
-        reset = self._window[0] + 60 - now if self._window else 0.0
-        return {
-            "x-ratelimit-limit-requests": str(self._rpm),
-            "x-ratelimit-remaining-requests": str(max(0, self._rpm - len(self._window))),
-            "x-ratelimit-reset-requests": duration(reset),
-        }
