@@ -2,18 +2,33 @@
 the page with `innerHTML`, so whatever a model answers is HTML that a reader's browser runs.
 
 A summary is prose. It may quote what its own paper says (the title and abstract are the paper's, and
-how they are shown is the input's business), but it may not add markup, script URLs, character
-references, invisible characters, figures or sentences in another language. Every check here is pure:
-text in, the offending pieces out, so the same rules serve answer validation, the journal and benchmarks.
+how they are shown is the input's business), but it may not add markup, links, images, script URLs,
+character references, invisible characters, figures or sentences in another language. Every check here
+is pure: text in, the offending pieces out, so the same rules serve answer validation, the journal and
+benchmarks.
+
+A field has two kinds of reader, and each is asked rather than imitated: the markdown digest is rendered
+by GitHub's own CommonMark/GFM renderer (cmark-gfm, through `cmarkgfm`), and the links and images it
+makes are read from that HTML with BeautifulSoup, so every link syntax (nested brackets, escapes, code
+spans, links inside what looks like math, autolinked bare URLs and `www.` names, e-mail addresses) is
+judged as a reader sees it; the web page's `innerHTML` decodes character references the way
+`html.unescape` does (HTML5's table, with the legacy names that need no `;`).
 """
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from urllib.parse import unquote
+
+import cmarkgfm
+import cn2an
+from bs4 import BeautifulSoup
+from cmarkgfm.cmark import Options
 
 from resummarize import language as languages
 from resummarize.language import Language
@@ -25,7 +40,15 @@ MAX_CHARS = {"tldr": 600, "motivation": 1200, "method": 1200, "result": 1200, "c
 # processing instruction; the piece runs to the `>` that closes it, or to the end of the field when
 # nothing does (the page's own markup after the field would close it).
 _TAG = re.compile(r"<[A-Za-z/!?][^>]*>?")
-_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+# Where a character reference may start, for naming it; whether it is one is `html.unescape`'s call.
+_REFERENCE = re.compile(r"&(?:#[xX]?[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);?")
+# What may not follow a source's link in a target that extends it: more address (ASCII letters, digits, `/`).
+_ADDRESS_TAIL = re.compile(r"[A-Za-z0-9/?#=&.]")
+# What every markdown link, image, reference definition, raw tag or GFM autolink needs somewhere in the
+# text (a `[x][y]` reference resolves only with a definition, and a field alone has none but its own).
+_LINK_MARKS = ("](", "]:", "<", "://", "www.", "@", "mailto:", "xmpp:")
+#: Attributes through which rendered HTML fetches or links to something.
+_URL_ATTRIBUTES = ("href", "src", "srcset", "poster", "data", "action", "formaction", "background", "cite")
 # Script URLs, and `data:` only where a media type or the data itself follows (`data: we collect` is prose).
 _URL = re.compile(r"(?:java|vb)script\s*:|\bdata\s*:\s*(?:[a-z]+/[a-z0-9.+-]+|[;,])", re.IGNORECASE)
 # Invisible characters that are not format characters (Cf): Hangul fillers, the blank braille pattern,
@@ -60,6 +83,10 @@ _WORD_FIGURE = re.compile(
     re.IGNORECASE,
 )
 _WORD_SCALES = {"hundred": 2, "thousand": 3, "million": 6, "billion": 9}
+# A figure in Chinese numerals, a percentage (`百分之…`) included; `spelled_figures` says which are figures.
+_CHINESE_FIGURE = re.compile(
+    r"(?:百分之)?(?P<digits>[零〇一二两三四五六七八九十百千万亿]+(?:点[零〇一二三四五六七八九]+)?)")
+_CHINESE_DIGIT = re.compile(r"[零〇一二两三四五六七八九]")
 # LaTeX thousands separators in abstracts: `$11{,}195$`, `11\,195`.
 _LATEX_COMMA = re.compile(r"\{,\}|\\,")
 #: A percentage may be stated as a fraction and the other way round.
@@ -73,9 +100,51 @@ SENTENCE_MIN_LETTERS = 24
 def markup(text: str, source: str) -> list[str]:
     """Tags, comments, declarations, character references and script URLs not quoted from `source`."""
     found = [m.group(0) for m in _TAG.finditer(text)]
-    found += [m.group(0) for m in _ENTITY.finditer(text)]
+    found += references(text)
     found += [m.group(0) for m in _URL.finditer(text)]
     return list(dict.fromkeys(piece for piece in found if piece not in source))
+
+
+def references(text: str) -> list[str]:
+    """Character references a browser decodes in `innerHTML`: `&lt;`, and `&lt`, `&amp`, `&#106` without
+    the `;` too (`html.unescape` follows HTML5; an HTML parser such as BeautifulSoup's leaves some be)."""
+    if "&" not in text:
+        return []
+    return [m.group(0) for m in _REFERENCE.finditer(text) if html.unescape(m.group(0)) != m.group(0)]
+
+
+def links(text: str, source: str) -> list[str]:
+    """Links and images that GitHub's renderer makes of `text`, to targets `source` does not give:
+    each as `link to URL` or `image URL`."""
+    found = _targets(text)
+    if not found:
+        return []
+    allowed = {target for _, target in _targets(source)}
+    return list(dict.fromkeys(
+        f"{'image' if kind == 'img' else 'link to'} {target}"
+        for kind, target in found if not _given(target, allowed, source)))
+
+
+def _given(target: str, allowed: set[str], source: str) -> bool:
+    """A target the source gives: as a link of its own, as text, or as one of its links followed by
+    what GFM's autolinker swallowed after it (`https://github.com/x/y上发布。`, Chinese prose glued to
+    the address: a broken link to the paper's own page, not a new one)."""
+    if target in allowed or target in source:
+        return True
+    address = unquote(target)
+    return any(address.startswith(link) and not _ADDRESS_TAIL.search(address[len(link):]) for link in allowed)
+
+
+@lru_cache(maxsize=256)
+def _targets(text: str) -> tuple[tuple[str, str], ...]:
+    """(tag, URL) of every link, image or other fetch in `text` as GitHub renders it (raw HTML kept:
+    GitHub keeps its links and images). Cached: an abstract is the source of five fields."""
+    lowered = text.lower()
+    if not any(mark in lowered for mark in _LINK_MARKS):
+        return ()  # no link, definition, tag, autolink or address can start: spare the renderer
+    page = cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
+    return tuple((tag.name, str(tag[attribute])) for tag in BeautifulSoup(page, "html.parser").find_all(True)
+                 for attribute in _URL_ATTRIBUTES if tag.has_attr(attribute))
 
 
 def invisible(text: str) -> list[str]:
@@ -99,15 +168,21 @@ def _is_checked(number: str) -> bool:
 
 def _word_values(source: str) -> Iterator[Decimal]:
     for match in _WORD_FIGURE.finditer(source):
-        if match.group("tens"):
-            tens, unit = match.group("tens").lower(), (match.group("unit") or "").lower()
-            yield Decimal(_WORDS[tens] + (_WORDS[unit] if unit else 0))
-        else:
-            small, scale = match.group("small").lower(), match.group("scale")
-            if small in ("a", "an") and not scale:
-                continue
-            value = Decimal(_WORDS.get(small, 1))
-            yield value.scaleb(_WORD_SCALES[scale.lower()]) if scale else value
+        value = _word_value(match)
+        if value is not None:
+            yield value
+
+
+def _word_value(match: re.Match[str]) -> Decimal | None:
+    """The value of an English number-word match (`ninety-nine`, `three hundred`); None for a lone `a`."""
+    if match.group("tens"):
+        tens, unit = match.group("tens").lower(), (match.group("unit") or "").lower()
+        return Decimal(_WORDS[tens] + (_WORDS[unit] if unit else 0))
+    small, scale = match.group("small").lower(), match.group("scale")
+    if small in ("a", "an") and not scale:
+        return None
+    value = Decimal(_WORDS.get(small, 1))
+    return value.scaleb(_WORD_SCALES[scale.lower()]) if scale else value
 
 
 @lru_cache(maxsize=64)
@@ -131,9 +206,8 @@ def _ulp(number: str) -> Decimal:
     return Decimal(10) ** zeros / (2 if zeros else 1)
 
 
-def _known(match: re.Match[str], verbatim: frozenset[str], values: tuple[Decimal, ...]) -> bool:
+def _known(number: str, unit: str | None, verbatim: frozenset[str], values: tuple[Decimal, ...]) -> bool:
     """In the source as written, or as a value rounded or scaled (`93` for 0.932, `58万` for 580K)."""
-    number, unit = match.group("number"), match.group("unit")
     if number.replace(",", "") in verbatim:
         return True
     value = _value(number, unit)
@@ -151,11 +225,31 @@ def _scales(source: Decimal, value: Decimal) -> tuple[Decimal, ...]:
 
 
 def unknown_numbers(text: str, source: str) -> list[str]:
-    """Figures of two or more digits, and decimals, that the source does not state (rounding allowed)."""
+    """Figures of two or more digits, and decimals, that the source does not state (rounding allowed);
+    figures spelled out count (`ninety-nine percent`, `百分之九十九点七`)."""
     verbatim, values = source_figures(source)
-    found = [m.group(0) for m in _FIGURE.finditer(text)
-             if _is_checked(m.group("number")) and not _known(m, verbatim, values)]
-    return list(dict.fromkeys(found))
+    found = [(m.group(0), m.group("number"), m.group("unit")) for m in _FIGURE.finditer(text)]
+    found += [(piece, number, None) for piece, number in spelled_figures(text)]
+    return list(dict.fromkeys(piece for piece, number, unit in found
+                              if _is_checked(number) and not _known(number, unit, verbatim, values)))
+
+
+def spelled_figures(text: str) -> list[tuple[str, str]]:
+    """Figures written in words, as (the words, the figure): English number words, and Chinese numerals
+    of two characters or more with at least one digit (`九十九点七`, `百分之九十九点七`, `三千`; `千万`,
+    `数十` and `一一` say no figure). Converted by `cn2an` and by the source parser's own word table."""
+    found = [(m.group(0), str(value)) for m in _WORD_FIGURE.finditer(text)
+             if (value := _word_value(m)) is not None]
+    for match in _CHINESE_FIGURE.finditer(text):
+        digits = match.group("digits")
+        if len(digits) < 2 or not _CHINESE_DIGIT.search(digits):
+            continue
+        try:
+            value = cn2an.cn2an(digits, "strict")
+        except (ValueError, KeyError, IndexError):
+            continue  # not a number cn2an reads (`一二`): prose, not a figure
+        found.append((match.group(0), str(value)))
+    return found
 
 
 def sentences(text: str) -> list[str]:
@@ -197,6 +291,12 @@ def field_problems(
         yield (
             f"{field} contains HTML or markup ({_quote(pieces)}): write plain text; "
             "no tags, comments, character references or script URLs."
+        )
+    linked = [link for link in links(text, source) if not any(link.split(" ", 2)[-1] in piece for piece in pieces)]
+    if linked:  # links of raw HTML tags are named once, as markup
+        yield (
+            f"{field} contains links or images that the abstract does not have ({_quote(linked)}): write plain "
+            "text; no URLs, web addresses, e-mail addresses, markdown links or images."
         )
     hidden = invisible(text)
     if hidden:

@@ -76,12 +76,12 @@ _EATEN = {
 }
 _EATEN_LATEX = re.compile("|".join(f"{re.escape(c)}(?:{tails})(?![A-Za-z])" for c, tails in _EATEN.items()))
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
-# Markdown that changes a digest's structure or pulls in remote content; emphasis and inline
-# enumerations ("1) ... 2) ...") are harmless and common in good summaries, so they pass.
+# Markdown that changes a digest's structure; emphasis and inline enumerations ("1) ... 2) ...") are
+# harmless and common in good summaries, so they pass. Links and images are `safety.links`'s: judged on
+# what the renderer makes of the field, every syntax at once.
 _MARKDOWN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\s*#{1,6}(?:\s|$)"), "a heading marker (#)"),
     (re.compile(r"```|~~~"), "a code fence"),
-    (re.compile(r"!?\[[^\]]*\]\([^)]*\)"), "a markdown link or image"),
 )
 # Characters counted one by one in CJK text: Hangul jamo, kana, Hangul compatibility, CJK, Hangul, CJK compat.
 _CJK = re.compile(

@@ -168,6 +168,15 @@ HOSTILE: Mapping[Fault, str] = {
     Fault.HUGE_WORD: " " + "A" * 50_000,
     Fault.BIDI: " It works \u202ewell\u202c.",
     Fault.INVENTED_NUMBERS: " It beats 4711 baselines by 93 percent.",
+    Fault.LINK_NESTED: " See [a [b] c](https://evil.example/nested).",
+    Fault.LINK_ESCAPED: " See [a\\]b](https://evil.example/escaped).",
+    Fault.LINK_CODE: " See [`]`](https://evil.example/code).",
+    Fault.LINK_IN_PARENS: " \\( [x](https://evil.example/parens) \\)",
+    Fault.IMAGE_IN_DOLLARS: " $ ![x](https://evil.example/pixel.png?$)",
+    Fault.BARE_URL: " More at https://evil.example/bare now.",
+    Fault.WWW_NAME: " More at www.evil-example.com now.",
+    Fault.SPELLED_NUMBERS: " It beats the baselines by ninety-seven percent.",
+    Fault.REFERENCE_NO_SEMICOLON: " &ltimg src=x onerror=alert(1)&gt",
 }
 _MIXED = (" 该方法在所有基准上都优于现有方法。", " This method clearly beats every baseline on all of the benchmarks.")
 
