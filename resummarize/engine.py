@@ -38,7 +38,7 @@ from resummarize.estimate import Estimate
 from resummarize.journal import Journal, default_path
 from resummarize.language import preload_classifier
 from resummarize.lock import hold
-from resummarize.outbox import Outbox, write_file
+from resummarize.outbox import Outbox
 from resummarize.plan import Job, PlannedFile, Run, prepare, questions, replan
 from resummarize.provider.prompts import PromptSet, load_prompts
 from resummarize.provider.request import Outcome
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from resummarize.provider.summarize import Summarizer
 
-__all__ = ["Engine", "RepairOptions", "Run", "repair", "write_file"]
+__all__ = ["Engine", "RepairOptions", "Run", "repair"]
 
 #: A run whose first few papers all fail the same way is misconfigured: stop instead of burning on.
 BREAKER = 3

@@ -1,6 +1,9 @@
 """The per-file lock every writer of a digest takes: `repair` and the worker alike.
 
-The lock is `flock` on a hidden `.<name>.lock` file beside the digest. The kernel drops it when its
+The lock belongs to the file, not to the name it was reached by: it is `flock` on a hidden `.<name>.lock`
+file beside the file a path resolves to (through every symlink), so a run through a link and a run on
+the file itself share one lock; within a process a file is known by its device and inode. (A file with
+several hard links is never written: see `writer.hard_links`.) The kernel drops it when its
 holder dies, so a lock left by a killed process is no lock at all: the next run takes it at once (the
 stale file is reused, then removed). The lock file is removed while still locked, so a folder is not
 littered (nor a `git add .` polluted); a process that opened the old file before the removal sees, once
@@ -29,13 +32,18 @@ LOCK_TRIES = 5
 #: write to it is refused before any request (see `writer.check_targets`), so there is nothing to guard.
 UNLOCKABLE = -1
 
+#: A file (device and inode, or the resolved path of one not made yet) and the task or thread holding it.
+Key = tuple[tuple[int, int, str], int]
+
 #: The files whose lock this task already holds (a worker holds it, then calls `repair`): not taken twice.
 #: Tasks a holder starts inherit the variable, so each file is paired with the task (or thread) holding it.
-_HELD: ContextVar[frozenset[tuple[Path, int]]] = ContextVar("resummarize_held_locks", default=frozenset())
+_HELD: ContextVar[frozenset[Key]] = ContextVar("resummarize_held_locks", default=frozenset())
 
 
 def lock_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.lock")
+    """`.NAME.lock` beside the file `path` resolves to, whatever links lead there."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(f".{real.name}.lock")
 
 
 @contextmanager
@@ -57,16 +65,19 @@ def file_lock(path: Path) -> Iterator[bool]:
 async def hold(
     paths: Iterable[Path], *, wait: bool = True, on_wait: Callable[[Path], None] | None = None
 ) -> AsyncIterator[list[Path]]:
-    """Lock every file of `paths` (in a fixed order, so two runs cannot deadlock); yields those held.
+    """Lock every file of `paths` (in the order of their devices and inodes, so two runs cannot
+    deadlock); yields those held, in the order given.
 
     A file another process holds is waited for (`on_wait` is told first, so a user knows why nothing
     happens), or, with `wait=False`, left out of what is yielded. Locks this task already holds count
     as held.
     """
+    given = list(dict.fromkeys(paths))
     held: list[Path] = []
     async with AsyncExitStack() as stack:
-        for path in sorted(set(paths), key=_key):
-            if _key(path) in _HELD.get():
+        mine = set(_HELD.get())
+        for path in sorted(given, key=_key):
+            if _key(path) in mine:  # held by this task already, or another name of a file held just now
                 held.append(path)
                 continue
             fd = _acquire(lock_path(path), block=False)
@@ -78,20 +89,26 @@ async def hold(
                 continue
             stack.callback(_release, lock_path(path), fd)
             held.append(path)
-        token = _HELD.set(_HELD.get() | {_key(p) for p in held})
+            mine.add(_key(path))
+        token = _HELD.set(frozenset(mine))
         try:
-            yield held
+            yield sorted(held, key=given.index)
         finally:
             _HELD.reset(token)
 
 
-def _key(path: Path) -> tuple[Path, int]:
-    """The file, and who holds it here: the running task, or the thread outside of one."""
+def _key(path: Path) -> Key:
+    """The file (device and inode; the resolved path of one that does not exist yet), and who holds it
+    here: the running task, or the thread outside of one."""
     try:
         owner = id(asyncio.current_task())
     except RuntimeError:
         owner = threading.get_ident()
-    return Path(os.path.abspath(path)), owner
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino, ""), owner
+    except OSError:
+        return (-1, -1, os.path.realpath(path)), owner
 
 
 def _acquire(lock: Path, *, block: bool) -> int | None:

@@ -7,15 +7,19 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from engine import client_for
+from engine import answers_in, client_for
+from waiting import becomes, wait_for
 
+from resummarize import outbox
 from resummarize.cli import main
 from resummarize.config import RepairOptions, Settings
 from resummarize.engine import repair
@@ -25,6 +29,7 @@ from resummarize.plan import Run, scan_file
 from resummarize.provider.prompts import load_prompts
 from resummarize.report import EntryResult, RepairReport
 from resummarize.testing.server import FakeProvider
+from resummarize.writer import open_writers
 
 NAME = "2026-05-21_AI_enhanced_Chinese.jsonl"
 #: What the corpus file needs: 48 broken entries, 60 papers of the raw crawl it dropped.
@@ -207,3 +212,173 @@ async def test_runs_killed_during_their_writes_leave_nothing_after_a_clean_rerun
         report = await repair_with(fake, digest, tmp_path / "j.db", settings=Settings(language="English"))
     assert report.totals.repaired == report.totals.needs_repair == 3
     assert [p.name for p in folder.iterdir()] == ["digest.md"]
+
+
+# --- another writer's open file, another file renamed over it, one lock whatever the name -----------------
+
+APPENDING_PIPELINE = """
+import sys, time
+lines = open(sys.argv[2], "rb").read().splitlines(keepends=True)
+with open(sys.argv[1], "ab", buffering=0) as digest:  # a pipeline step that keeps the file open
+    print("open", flush=True)
+    for part in (lines[:30], lines[30:]):
+        sys.stdin.readline()
+        for line in part:
+            digest.write(line)
+            time.sleep(0.005)
+        print("written", flush=True)
+"""
+
+
+def good_lines(path: Path, count: int) -> bytes:
+    return b"".join(good_line_with_id(path, f"2605.{90000 + i}") for i in range(count))
+
+
+async def test_lines_a_pipeline_appends_through_its_open_file_are_all_kept(data: Path, tmp_path: Path) -> None:
+    """The pipeline writes 30 lines while the answers arrive, and 30 more once the file was replaced
+    (or after 3 s, when it was not): every one of them must end up in the digest."""
+    lines = tmp_path / "lines"
+    lines.write_bytes(good_lines(data, 60))
+    inode = data.stat().st_ino
+    pipeline = subprocess.Popen([sys.executable, "-c", APPENDING_PIPELINE, str(data), str(lines)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert pipeline.stdin is not None and pipeline.stdout is not None
+    assert pipeline.stdout.readline() == b"open\n"
+    replaced_while_open: list[bool] = []
+
+    def second_half() -> None:
+        assert pipeline.stdin is not None and pipeline.stdout is not None
+        assert pipeline.stdout.readline() == b"written\n"
+        replaced_while_open.append(becomes(lambda: data.stat().st_ino != inode, within=3.0))
+        pipeline.stdin.write(b"more\n")
+        pipeline.stdin.flush()
+
+    helper = threading.Thread(target=second_half)
+
+    def start(result: EntryResult) -> None:
+        if not helper.is_alive() and not replaced_while_open:
+            helper.start()
+            assert pipeline.stdin is not None
+            pipeline.stdin.write(b"go\n")
+            pipeline.stdin.flush()
+
+    with FakeProvider() as fake:
+        report = await repair_with(fake, data, tmp_path / "j.db", on_result=start)
+        asked = fake.count(path="/v1/chat/completions")
+    helper.join()
+    assert pipeline.wait(10) == 0
+    pipeline.stdin.close()
+    pipeline.stdout.close()
+    assert replaced_while_open == [False]
+    assert data.read_bytes().endswith(lines.read_bytes())
+    assert report.totals.repaired == BROKEN and report.totals.failed == 0 and asked == BROKEN
+    assert left(data) == (0, MISSING)
+
+
+async def test_a_pipeline_that_keeps_the_file_open_gets_it_left_alone_and_reported(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "WRITER_WAIT", 0.5)
+    before = data.read_bytes()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; f = open(sys.argv[1], 'ab'); sys.stdin.read()",
+                               str(data)], stdin=subprocess.PIPE)
+    try:
+        wait_for(lambda: bool(open_writers(data)))
+        with FakeProvider() as fake:
+            report = await repair_with(fake, data, tmp_path / "j.db")
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait()
+    assert data.read_bytes() == before and report.written == []
+    assert report.totals.repaired == 0 and report.totals.failed == BROKEN
+    assert f"held open for writing by pid {holder.pid} (python" in (report.entries[0].error or "")
+    with Journal(tmp_path / "j.db") as journal:
+        assert answers_in(journal) == BROKEN  # paid for once: the next run writes them without asking
+
+
+async def test_another_days_digest_renamed_over_the_file_mid_run_is_left_alone(
+    data: Path, tmp_path: Path, corpus_dir: Path
+) -> None:
+    other = data.with_name("incoming.jsonl")
+    shutil.copyfile(corpus_dir / "2026-05-02_AI_enhanced_Chinese.jsonl", other)
+    theirs = other.read_bytes()
+
+    def swap(result: EntryResult) -> None:  # the file is read and planned; its answers arrive
+        if other.exists():
+            other.replace(data)
+
+    with FakeProvider() as fake:
+        report = await repair_with(fake, data, tmp_path / "j.db", restore_missing=True, on_result=swap)
+    assert data.read_bytes() == theirs
+    assert report.written == [] and report.totals.repaired == 0
+    assert report.totals.failed == BROKEN + MISSING
+    assert all("replaced by another file" in (e.error or "") for e in report.entries)
+
+
+async def test_two_runs_through_a_symlink_share_one_lock_and_pay_once(data: Path, tmp_path: Path) -> None:
+    link = tmp_path / "site" / data.name
+    link.parent.mkdir()
+    link.symlink_to(data)
+    waited: list[Path] = []
+    second: list[asyncio.Task[RepairReport]] = []
+
+    with FakeProvider() as fake:
+        def start_second(run: Run) -> None:  # the first run holds the lock and has read the file
+            second.append(asyncio.create_task(repair_with(fake, link, tmp_path / "j.db", on_lock=waited.append)))
+
+        first = await repair_with(fake, data, tmp_path / "j.db", on_plan=start_second)
+        other = await second[0]
+        asked = Counter(r.paper_id for r in fake.requests if r.path == "/v1/chat/completions")
+    assert waited == [link]
+    assert first.totals.repaired == BROKEN and other.totals.needs_repair == 0
+    assert sum(asked.values()) == BROKEN and max(asked.values()) == 1
+    assert link.is_symlink() and left(data) == (0, MISSING)
+
+
+def test_a_digest_with_two_hard_links_is_refused_before_any_request(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin = tmp_path / "twin.jsonl"
+    os.link(data, twin)
+    before = data.read_bytes()
+    with FakeProvider() as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        codes = [main(["repair", str(path), "--base-url", fake.base_url, "--cache", str(tmp_path / "j")])
+                 for path in (data, twin)]
+        assert fake.count() == 0
+    assert codes == [2, 2] and data.read_bytes() == before
+    assert os.stat(data).st_ino == os.stat(twin).st_ino
+    err = capsys.readouterr().err
+    assert f"{data}: has 2 hard links" in err and f"{twin}: has 2 hard links" in err
+
+
+async def test_a_repaired_digest_keeps_its_setgid_bit_and_extended_attributes(data: Path, tmp_path: Path) -> None:
+    data.chmod(0o2664)
+    os.setxattr(data, "user.origin", b"pipeline")
+    with FakeProvider() as fake:
+        report = await repair_with(fake, data, tmp_path / "j.db")
+    assert report.totals.repaired == BROKEN and left(data) == (0, MISSING)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o2664
+    assert os.getxattr(data, "user.origin") == b"pipeline"
+
+
+async def test_a_line_written_into_the_old_file_during_the_rename_is_carried_over(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer's line lands in the file after the last check, just before the rename replaces it."""
+    late = good_line_with_id(data, "2605.99998")
+    real_replace = os.replace
+
+    def replace_after_a_late_line(src: Any, dst: Any) -> None:
+        if Path(dst) == data and not data.read_bytes().endswith(late):
+            with data.open("ab") as handle:
+                handle.write(late)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_after_a_late_line)
+    with FakeProvider() as fake:
+        report = await repair_with(fake, data, tmp_path / "j.db")
+    assert data.read_bytes().endswith(late)
+    assert report.totals.repaired == BROKEN and report.totals.failed == 0 and report.written == [str(data)]
+    assert left(data) == (0, MISSING)

@@ -12,3 +12,14 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.01)
+
+
+def becomes(condition: Callable[[], bool], within: float) -> bool:
+    """Whether `condition` turns true within `within` seconds: for what a correct run must NOT do, the
+    limit is the time it is given to do it anyway."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
