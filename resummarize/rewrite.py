@@ -107,7 +107,7 @@ def rewrite(reading: Reading, jobs: Sequence[Job], options: RepairOptions, *, wa
     path = reading.planned.path
     try:
         if options.out is not None:
-            edits = _first_edits(reading, jobs)
+            edits, _ = _first_edits(reading, jobs)
             options.out.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(options.out, edits.data)
             return _done(path, options.out, edits)
@@ -127,8 +127,7 @@ def _replace(reading: Reading, jobs: Sequence[Job]) -> Rewritten:
     """Replace the file with the edits; each time it no longer holds what they were made on, make them
     again on what it holds now (bytes written into the old file during the rename included)."""
     path = reading.planned.path
-    edits = _first_edits(reading, jobs)
-    expect = reading.snapshot if reading.digest is not None else Snapshot.of(edits.data)
+    edits, expect = _first_edits(reading, jobs)
     reread, carried = reading.digest is None, 0
     for _ in range(TRIES):
         landing = replace(path, edits.data, expect)
@@ -143,11 +142,13 @@ def _replace(reading: Reading, jobs: Sequence[Job]) -> Rewritten:
     raise InputError(path, "keeps changing on disk; not written (the answers are in the journal)")
 
 
-def _first_edits(reading: Reading, jobs: Sequence[Job]) -> _Edits:
-    """The edits on the digest as read, or, when it was let go, on what the file holds now."""
+def _first_edits(reading: Reading, jobs: Sequence[Job]) -> tuple[_Edits, Snapshot]:
+    """The edits on the digest as read or, when it was let go, on what the file holds now; and what the
+    file must still hold for them to be written."""
     if reading.digest is None:
-        return _redo(load_digest(reading.planned.path).to_bytes(), reading, jobs)
-    return _apply(reading.digest, jobs)
+        current = load_digest(reading.planned.path).to_bytes()
+        return _redo(current, reading, jobs), Snapshot.of(current)
+    return _apply(reading.digest, jobs), reading.snapshot
 
 
 def _apply(digest: Digest, jobs: Sequence[Job]) -> _Edits:

@@ -37,10 +37,11 @@ from resummarize.lock import file_lock
 from resummarize.plan import PlannedFile
 from resummarize.provider.prompts import PromptSet
 from resummarize.report import RepairReport
-from resummarize.writer import write_atomic
+from resummarize.writer import open_writers, write_atomic
 
-#: Watch mode leaves a file alone until it has been quiet this long: a pipeline may still be writing it,
-#: and replacing a file under an open writer loses whatever it writes next.
+#: Watch mode leaves a file alone until it has been quiet this long and no program holds it open for
+#: writing: a pipeline may still be writing it, and replacing a file under an open writer loses whatever
+#: it writes next.
 SETTLE = 5.0
 #: A file whose mtime was this much older than our last read of it cannot have changed unseen with the
 #: same mtime and size (coarse timestamps go up to 2 s), so its content need not be hashed again.
@@ -178,8 +179,9 @@ class Worker:
 
     def _changed(self, path: Path) -> bool:
         try:
-            if self.settle and time.time() - max(s.stat().st_mtime for s in self._sources(path)) < self.settle:
-                return False  # still being written, perhaps
+            if self.settle and (time.time() - max(s.stat().st_mtime for s in self._sources(path)) < self.settle
+                                or any(open_writers(s) for s in self._sources(path))):
+                return False  # still being written, perhaps, or surely: a program holds it open for writing
             if time.monotonic() >= self.retry_at.get(path, float("inf")):
                 return True
             current = self._fingerprint(path)

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from resummarize.plan import Run, scan_file
 from resummarize.provider.prompts import load_prompts
 from resummarize.report import EntryResult, RepairReport
 from resummarize.testing.server import FakeProvider
+from resummarize.worker import Worker
 from resummarize.writer import open_writers
 
 NAME = "2026-05-21_AI_enhanced_Chinese.jsonl"
@@ -381,4 +383,34 @@ async def test_a_line_written_into_the_old_file_during_the_rename_is_carried_ove
         report = await repair_with(fake, data, tmp_path / "j.db")
     assert data.read_bytes().endswith(late)
     assert report.totals.repaired == BROKEN and report.totals.failed == 0 and report.written == [str(data)]
+    assert left(data) == (0, MISSING)
+
+
+def test_a_watching_worker_leaves_a_file_alone_while_a_program_holds_it_open(data: Path, tmp_path: Path) -> None:
+    """Quiet for longer than the settle time, yet still open for writing: not touched until it is closed."""
+    lines = tmp_path / "lines"
+    lines.write_bytes(good_lines(data, 60))
+    writer = subprocess.Popen([sys.executable, "-c", APPENDING_PIPELINE, str(data), str(lines)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert writer.stdin is not None and writer.stdout is not None
+    assert writer.stdout.readline() == b"open\n"
+    writer.stdin.write(b"go\n")
+    writer.stdin.flush()
+    assert writer.stdout.readline() == b"written\n"
+    inode = data.stat().st_ino
+    with FakeProvider() as fake, Journal(tmp_path / "j.db") as journal:
+        worker = Worker(data.parent, RepairOptions(), make_client=lambda: client_for(fake), journal=journal,
+                        prompts=load_prompts(), log=lambda line: None, stop=threading.Event(), settle=0.2)
+        wait_for(lambda: time.time() - data.stat().st_mtime > 0.4)
+        worker.run_pass()
+        assert fake.count() == 0 and data.stat().st_ino == inode
+        writer.stdin.write(b"more\n")
+        writer.stdin.flush()
+        assert writer.wait(10) == 0
+        wait_for(lambda: time.time() - data.stat().st_mtime > 0.4)
+        assert worker.run_pass().files == 1
+        assert fake.count(path="/v1/chat/completions") == BROKEN
+    writer.stdin.close()
+    writer.stdout.close()
+    assert data.read_bytes().endswith(lines.read_bytes())
     assert left(data) == (0, MISSING)
