@@ -32,8 +32,9 @@ def _judging(parser: argparse.ArgumentParser) -> None:
     """How entries are judged: the options every command that reads digests shares."""
     parser.add_argument("--language", help="digest language: a name (English, Chinese, ...) or ISO 639-1 code; "
                         "default: from the file name, then $LANGUAGE, then English")
-    parser.add_argument("--include", action="append", choices=["refused"], default=[],
-                        help="also treat compliance refusals as needing repair")
+    parser.add_argument("--include", action="append", choices=["refused", "mismatched"], default=[],
+                        help="also treat compliance refusals (refused) or summaries that seem to belong to "
+                        "another entry (mismatched) as needing repair; repeatable")
     parser.add_argument("--placeholder", action="append", default=[], metavar="TEXT",
                         help="an extra placeholder string your pipeline writes (repeatable; end with * for a prefix)")
 
@@ -213,6 +214,10 @@ def run_scan(args: argparse.Namespace) -> int:
         print(scan_table(files))
         print(f"total: {total.entries} entries, {total.needs_repair} need repair, "
               f"{total.refused} refused, {total.missing} missing")
+        if total.mismatched:
+            ids = ", ".join(paper for item in files for paper in item.mismatched)
+            print(f"mismatched: {total.mismatched} entries seem to hold another entry's summary ({ids}); listed "
+                  "for a reader to check, repaired only with --include mismatched")
         if total.missing:
             print(f"missing: {total.missing} papers of the raw crawl are not in their enhanced file; {MISSING_WHY}. "
                   "They count in the exit code only with --fail-on missing; repair --restore-missing brings "
@@ -345,6 +350,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         environment_language=os.environ.get("LANGUAGE"),
         extra_placeholders=list(args.placeholder),
         include_refused="refused" in args.include,
+        include_mismatched="mismatched" in args.include,
     )
 
 

@@ -26,6 +26,8 @@ class Settings(BaseModel):
     environment_language: str | None = None
     extra_placeholders: list[str] = []
     include_refused: bool = False
+    #: Treat entries whose summary seems to belong to another paper as needing repair (`--include mismatched`).
+    include_mismatched: bool = False
 
     def placeholders(self) -> Placeholders:
         return Placeholders(self.extra_placeholders)

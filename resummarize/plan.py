@@ -47,8 +47,10 @@ class Plan(BaseModel):
     #: Why the raw crawl beside the digest cannot be read: it matters only when papers are restored.
     raw_problem: str | None = None
 
-    def repairable(self, include_refused: bool) -> dict[int, EntryVerdict]:
-        return {i: v for i, v in self.verdicts.items() if v.needs_repair or (include_refused and v.refused)}
+    def repairable(self, settings: Settings) -> dict[int, EntryVerdict]:
+        """The entries to ask about: broken ones, and refused or mismatched ones when the settings say so."""
+        return {i: v for i, v in self.verdicts.items() if v.needs_repair or (settings.include_refused and v.refused)
+                or (settings.include_mismatched and v.mismatched)}
 
 
 def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders | None = None) -> Plan:
@@ -76,13 +78,12 @@ def plan_digest(digest: Digest, settings: Settings, placeholders: Placeholders |
 
 
 def mismatched(digest: Digest, verdicts: dict[int, EntryVerdict]) -> dict[int, EntryVerdict]:
-    """Entries with no other problem whose summary belongs to another entry: rewritten whole."""
+    """Entries with no other problem whose summary seems to belong to another entry: listed apart, and
+    rewritten whole only when asked (`--include mismatched`)."""
     entries = digest.entries
     texts = [None if i in verdicts else " ".join(e.fields.values()) for i, e in enumerate(entries)]
     shifts = grounding.shifted(texts, [f"{e.title} {e.abstract}" for e in entries])
-    return {s.index: EntryVerdict.model_construct(fields=dict.fromkeys(
-        (k for k in entries[s.index].fields if canonical(k) in FIELDS), "mismatched"), refused=False)
-        for s in shifts}
+    return {s.index: EntryVerdict.model_construct(fields={}, refused=False, mismatched=True) for s in shifts}
 
 
 def check_language(digest: Digest, plan: Plan, settings: Settings, placeholders: Placeholders) -> None:
@@ -112,6 +113,8 @@ def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
         fields = dict(verdict.fields)
         if settings.include_refused and verdict.refused and not fields:
             fields = {key: "refused" for key in digest.entries[index].fields}
+        if settings.include_mismatched and verdict.mismatched:
+            fields = {key: "mismatched" for key in digest.entries[index].fields if canonical(key) in FIELDS}
         if fields:
             needs.append(NeedsRepair(id=printable(digest.entries[index].id), fields=fields))
     return FileScan(
@@ -123,6 +126,7 @@ def summarize_plan(digest: Digest, plan: Plan, settings: Settings) -> FileScan:
         needs_repair=needs,
         refused=[printable(digest.entries[i].id) for i, v in sorted(plan.verdicts.items()) if v.refused],
         missing=list(plan.missing),
+        mismatched=[printable(digest.entries[i].id) for i, v in sorted(plan.verdicts.items()) if v.mismatched],
     )
 
 
@@ -177,7 +181,8 @@ def fails(files: Iterable[FileScan], reasons: Collection[str] | None) -> bool:
             continue
         if any(reason in reasons for need in item.needs_repair for reason in need.fields.values()):
             return True
-        if ("refused" in reasons and item.refused) or ("missing" in reasons and item.missing):
+        if ("refused" in reasons and item.refused) or ("missing" in reasons and item.missing) or (
+                "mismatched" in reasons and item.mismatched):
             return True
     return False
 
@@ -189,6 +194,7 @@ def totals(files: Iterable[FileScan]) -> Totals:
         total.needs_repair += len(item.needs_repair)
         total.refused += len(item.refused)
         total.missing += len(item.missing)
+        total.mismatched += len(item.mismatched)
     return total
 
 
@@ -316,12 +322,13 @@ def _jobs_for(
     language = resolve(plan.language)
     file_keys = field_keys(digest.entries)
     jobs = []
-    for index, verdict in sorted(plan.repairable(options.settings.include_refused).items()):
+    for index, verdict in sorted(plan.repairable(options.settings).items()):
         entry = digest.entries[index]
         strategy = _strategy(verdict, options.strategy)
         ask = _own_keys(entry, file_keys)
         broken = {canonical(key) for key in verdict.fields}
-        keys = ask if verdict.whole_entry or verdict.refused else tuple(k for k in ask if canonical(k) in broken)
+        whole = verdict.whole_entry or verdict.refused or verdict.mismatched
+        keys = ask if whole else tuple(k for k in ask if canonical(k) in broken)
         existing = {k: entry.fields[k] for k in ask if k in entry.fields} if strategy == "translate" else None
         jobs.append(_job(planned, index, entry, language, strategy, existing, keys, options, prompts, ask=ask))
     if options.restore_missing and plan.raw_problem is not None:

@@ -30,6 +30,8 @@ class FileScan(BaseModel):
     needs_repair: list[NeedsRepair]
     refused: list[str]
     missing: list[str]
+    #: Entries whose summary seems to belong to another entry: listed apart, repaired only when asked.
+    mismatched: list[str] = []
 
 
 class Totals(BaseModel):
@@ -37,6 +39,7 @@ class Totals(BaseModel):
     needs_repair: int = 0
     refused: int = 0
     missing: int = 0
+    mismatched: int = 0
 
 
 class ScanReport(BaseModel):
@@ -146,16 +149,16 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
 
 
 def scan_table(files: Sequence[FileScan]) -> str:
-    """One row per scanned file: entries, what needs repair, refused, missing, the language it was judged
-    against (and where that came from), and the reasons counted."""
-    rows = [("file", "entries", "repair", "refused", "missing", "language", "reasons")]
-    rows += [(f.path, str(f.entries), str(len(f.needs_repair)), str(len(f.refused)), str(len(f.missing)),
-              f"{f.language} ({f.language_source})", _reasons(f)) for f in files]
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    """One row per scanned file: entries, what needs repair, refused, mismatched, missing, the language
+    it was judged against (and where that came from), and the reasons counted."""
+    rows = [("file", "entries", "repair", "refused", "mismatched", "missing", "language", "reasons")]
+    rows += [(f.path, str(f.entries), str(len(f.needs_repair)), str(len(f.refused)), str(len(f.mismatched)),
+              str(len(f.missing)), f"{f.language} ({f.language_source})", _reasons(f)) for f in files]
+    widths = [max(len(r[i]) for r in rows) for i in range(7)]
     lines = []
     for row in rows:
-        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 5)]
-        lines.append("  ".join([*cells, row[5].ljust(widths[5]), row[6]]))
+        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 6)]
+        lines.append("  ".join([*cells, row[6].ljust(widths[6]), row[7]]))
     return "\n".join(lines)
 
 

@@ -118,10 +118,10 @@ def test_scan_json_follows_the_contract(capsys: pytest.CaptureFixture[str], seed
     assert err == ""
     report = json.loads(out)  # stdout is one JSON object and nothing else
     assert set(report) == {"files", "totals"}
-    assert report["totals"] == {"entries": 99, "needs_repair": 96, "refused": 0, "missing": 0}
+    assert report["totals"] == {"entries": 99, "needs_repair": 96, "refused": 0, "missing": 0, "mismatched": 0}
     (file,) = report["files"]
     assert set(file) == {"path", "format", "entries", "language", "language_source", "needs_repair", "refused",
-                         "missing"}
+                         "missing", "mismatched"}
     assert (file["path"], file["format"], file["entries"]) == (str(seed_path), "markdown", 99)
     assert (file["language"], file["language_source"]) == ("English", "flag")
     assert file["refused"] == [] and file["missing"] == []
@@ -182,7 +182,8 @@ def test_scan_corpus_folder(capsys: pytest.CaptureFixture[str], corpus_dir: Path
     assert counts == CORPUS_COUNTS  # the raw crawl and the README are not digests
     assert all(f["format"] == ("markdown" if f["path"].endswith(".md") else "jsonl") for f in report["files"])
     assert all(f["refused"] == [] for f in report["files"])
-    assert report["totals"] == {"entries": 3319, "needs_repair": 121, "refused": 0, "missing": 60}
+    assert report["totals"] == {"entries": 3319, "needs_repair": 121, "refused": 0, "missing": 60,
+                                "mismatched": 0}
     burst = next(f for f in report["files"] if f["path"].endswith(BURST_DAY))
     assert {r for item in burst["needs_repair"] for r in item["fields"].values()} == {"placeholder"}
     raw_ids = {json.loads(line)["id"] for line in (data / "2026-05-21.jsonl").read_text("utf-8").splitlines()}
@@ -521,7 +522,8 @@ def test_python_m_resummarize(seed_path: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert done.stderr == b""
-    assert json.loads(done.stdout)["totals"] == {"entries": 99, "needs_repair": 96, "refused": 0, "missing": 0}
+    assert json.loads(done.stdout)["totals"] == {"entries": 99, "needs_repair": 96, "refused": 0, "missing": 0,
+                                                         "mismatched": 0}
 
 
 def test_record_and_replay_together_is_a_usage_error(

@@ -93,13 +93,14 @@ def test_summaries_that_mention_errors_are_not_placeholders(text: str) -> None:
 
 
 def test_user_placeholders_extend_the_list() -> None:
-    extra = Placeholders(["N/A", "Failed: *"])
+    extra = Placeholders(["N/A", "Rate limited*"])
     assert extra.matches("n/a")
-    assert extra.matches("Failed: rate limited")
+    assert extra.matches("Rate limited, come back tomorrow")
     assert extra.matches("Summary generation failed")
     assert not PH.matches("N/A")
     assert field_reason("N/A", EN, extra) == "placeholder"
-    assert field_reason("Failed: rate limited", EN, PH) is None
+    assert field_reason("Rate limited, come back tomorrow", EN, extra) == "placeholder"
+    assert field_reason("Rate limited, come back tomorrow", EN, PH) is None
 
 
 @pytest.mark.parametrize("pattern", ["", "  ", "*", "...", " * "])
@@ -223,7 +224,7 @@ def test_whole_entry_when_language_is_wrong_anywhere_or_nothing_is_left() -> Non
 
 
 def test_good_entry_needs_nothing_and_serialises() -> None:
-    verdict = check_entry(entry(**five(GOOD_ZH)), ZH, PH)
+    verdict = check_entry(entry(**{name: f"{GOOD_ZH}（{n}）" for n, name in enumerate(FIELDS)}), ZH, PH)
     assert not verdict.needs_repair
     assert EntryVerdict.model_validate_json(verdict.model_dump_json()) == verdict
 

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from resummarize import grounding
+from resummarize.cli import main
 from resummarize.config import Settings
 from resummarize.digest import load
-from resummarize.plan import scan_file
+from resummarize.plan import plan_digest, scan_file
 
 CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(CORPUS.glob("*_AI_enhanced_*.jsonl"))
 DAY = CORPUS / "2026-05-02_AI_enhanced_Chinese.jsonl"
+UNSEEN = Path(__file__).parent / "data"
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
@@ -69,28 +71,46 @@ def test_swapped_corpus_summaries_mostly_fail_the_term_overlap_of_their_new_pape
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name[:10])
 def test_no_corpus_entry_is_mismatched_as_published(path: Path) -> None:
     _, scan = scan_file(path, Settings())
-    assert [n.id for n in scan.needs_repair if "mismatched" in n.fields.values()] == []
+    assert scan.mismatched == []
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name[:10])
-def test_rotating_ten_summaries_of_a_real_digest_flags_them_and_nothing_else(path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", sorted(UNSEEN.glob("*.jsonl")), ids=lambda p: p.name[:10])
+def test_faithful_summaries_of_unseen_days_are_not_mismatched(path: Path) -> None:
+    """Days the thresholds were not set on, where an earlier screen listed faithful summaries: an acronym
+    the abstract spells out (`RAG`, `LoRA`), figures written another way (`2,000` as `2000`)."""
+    _, scan = scan_file(path, Settings())
+    assert scan.mismatched == []
+
+
+def _rotated_copy(path: Path, tmp_path: Path, seed: int = 0) -> tuple[Path, set[str]]:
+    """The file with the AI fields of 10 random good entries rotated among themselves."""
     objs = _lines(path)
-    digest = load(path)
-    settings = Settings()
-    _, before = scan_file(path, settings)
+    _, before = scan_file(path, Settings())
     broken = {n.id for n in before.needs_repair}
     good = [i for i, o in enumerate(objs) if o["id"] not in broken]
-    chosen = random.Random(0).sample(good, 10)
+    chosen = random.Random(seed).sample(good, 10)
     moved = [objs[i]["AI"] for i in chosen]
     for i, ai in zip(chosen, moved[1:] + moved[:1], strict=True):
         objs[i] = {**objs[i], "AI": ai}
     target = tmp_path / path.name
     target.write_text("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs), encoding="utf-8")
-    _, after = scan_file(target, settings)
-    flagged = {n.id for n in after.needs_repair if set(n.fields.values()) == {"mismatched"}}
-    rotated = {digest.entries[i].id for i in chosen}
-    assert flagged <= rotated  # nothing outside the rotation
-    assert len(flagged) >= 9, sorted(rotated - flagged)
+    return target, {str(objs[i]["id"]) for i in chosen}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name[:10])
+def test_rotated_summaries_are_listed_apart_and_repaired_only_when_asked(path: Path, tmp_path: Path) -> None:
+    """A rotation is listed as mismatched (nothing outside it), kept out of `needs_repair` and the exit
+    code, and becomes whole-entry repairs with `--include mismatched`."""
+    target, rotated = _rotated_copy(path, tmp_path)
+    _, after = scan_file(target, Settings())
+    assert set(after.mismatched) <= rotated
+    # Most of one rotation; the rate (>= 90 % over ten rotations per file) is checked on `shifted` below.
+    assert len(after.mismatched) >= 7, sorted(rotated - set(after.mismatched))
+    assert not any("mismatched" in n.fields.values() for n in after.needs_repair)
+    _, asked = scan_file(target, Settings(include_mismatched=True))
+    listed = {n.id: n.fields for n in asked.needs_repair if "mismatched" in n.fields.values()}
+    assert set(listed) == set(after.mismatched)
+    assert all(set(fields.values()) == {"mismatched"} and len(fields) == 5 for fields in listed.values())
 
 
 def test_a_summary_without_terms_swapped_with_a_named_one_flags_both_entries() -> None:
@@ -106,54 +126,76 @@ def test_a_summary_without_terms_swapped_with_a_named_one_flags_both_entries() -
     assert [s.index for s in shifts if s.neighbour is None] == [b]
 
 
-def _cycle_of_termless(texts: list[str], chosen: list[int], run: int) -> bool:
-    """The rotation put `run` summaries without a single term in a row: lexically invisible."""
-    bare = [not grounding.terms(texts[i]) for i in chosen]
-    return any(all(bare[(k + d) % len(bare)] for d in range(run)) for k in range(len(bare)))
+def _rotation(objs: list[dict[str, object]], good: list[int], seed: int) -> tuple[list[int], list[str]]:
+    chosen = random.Random(seed).sample(good, 10)
+    texts = [_summary(o) for o in objs]
+    moved = [texts[i] for i in chosen]
+    for i, text in zip(chosen, moved[1:] + moved[:1], strict=True):
+        texts[i] = text
+    return chosen, texts
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name[:10])
-def test_ten_rotations_per_file_flag_nine_of_ten_and_nothing_else(path: Path) -> None:
-    """Judged directly on `shifted`, ten rotations per file: at least 9 of 10 rotated summaries found
-    in every rotation but those that put three summaries without any term in a row (bench: 3 of
-    270), and never an entry outside the rotation."""
+def test_ten_rotations_per_file_catch_nine_in_ten_and_nothing_else(path: Path) -> None:
+    """Judged directly on `shifted`, ten rotations per file: at least 90 % of the rotated summaries
+    found (bench: 97 % over the 49 enhanced files of upstream's sample), never an entry outside."""
     objs = _lines(path)
     _, scan = scan_file(path, Settings())
     broken = {n.id for n in scan.needs_repair}
     good = [i for i, o in enumerate(objs) if o["id"] not in broken]
     sources = [_source(o) for o in objs]
+    caught = 0
     for seed in range(10):
-        chosen = random.Random(seed).sample(good, 10)
-        texts = [_summary(o) for o in objs]
-        moved = [texts[i] for i in chosen]
-        for i, text in zip(chosen, moved[1:] + moved[:1], strict=True):
-            texts[i] = text
+        chosen, texts = _rotation(objs, good, seed)
         judged = [text if objs[i]["id"] not in broken else None for i, text in enumerate(texts)]
         flagged = {s.index for s in grounding.shifted(judged, sources)}
         assert flagged <= set(chosen), (seed, sorted(flagged - set(chosen)))
-        assert len(flagged) >= 9 or _cycle_of_termless(texts, chosen, 3), (seed, sorted(set(chosen) - flagged))
+        caught += len(flagged)
+    assert caught >= 90
 
 
-def test_summaries_whose_terms_are_their_own_are_never_searched_through_the_digest(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cost of the check: only the few summaries with at most half their terms in their own
-    abstract have their terms searched through every abstract of the digest."""
-    searched: list[str] = []
-    find = grounding._Sources._find
-    monkeypatch.setattr(grounding._Sources, "_find", lambda self, term: searched.append(term) or find(self, term))
-    for path in FILES:
-        objs = _lines(path)
-        _, scan = scan_file(path, Settings())
+@pytest.mark.parametrize("day", ["2026-05-21", "2026-06-02"])
+def test_a_day_gets_the_same_verdicts_as_jsonl_and_as_markdown(day: str) -> None:
+    """The same rotation (by id) in a day's JSONL file and in its markdown digest, whose entries come in
+    another order: the same entries flagged."""
+    forms = [load(CORPUS / f"{day}_AI_enhanced_Chinese.jsonl"), load(CORPUS / f"{day}.md")]
+    settings = Settings()
+    flagged = []
+    for digest in forms:
+        _, scan = scan_file(digest.path, settings)  # type: ignore[arg-type]
         broken = {n.id for n in scan.needs_repair}
-        sources = [_source(o) for o in objs]
-        summaries = [None if o["id"] in broken else _summary(o) for o in objs]
-        searched.clear()
-        assert grounding.shifted(summaries, sources) == []
-        shares = {i: grounding.overlap(grounding.terms(text), sources[i]) for i, text in enumerate(summaries) if text}
-        candidates = [i for i, share in shares.items() if share is not None and share <= grounding.CANDIDATE_MAX]
-        allowed = set().union(*(grounding.terms(summaries[i] or "") for i in candidates))
-        assert set(searched) <= allowed
-        assert len(candidates) <= len(objs) // 25, path.name
+        flagged.append([])
+        ids = [e.id for e in digest.entries]
+        good = sorted(i for i in ids if i not in broken)
+        for seed in range(5):
+            chosen = random.Random(seed).sample(good, 10)
+            texts = [None if e.id in broken else " ".join(e.fields.values()) for e in digest.entries]
+            at = {paper: i for i, paper in enumerate(ids)}
+            moved = [texts[at[p]] for p in chosen]
+            for paper, text in zip(chosen, moved[1:] + moved[:1], strict=True):
+                texts[at[paper]] = text
+            shifts = grounding.shifted(texts, [f"{e.title} {e.abstract}" for e in digest.entries])
+            flagged[-1].append(sorted(ids[s.index] for s in shifts))
+    assert flagged[0] == flagged[1]
+    assert all(len(found) >= 8 for found in flagged[0])
+
+
+def test_the_digest_is_read_a_bounded_number_of_times_whatever_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linear cost: the terms of the few candidate summaries are looked up in passes over the whole
+    digest, and the number of passes does not grow with the digest (the old screen searched the digest
+    once per term, and the terms grow with it)."""
+    passes: list[int] = []
+    search, split = grounding._Index._search, grounding._Index._split
+    monkeypatch.setattr(grounding._Index, "_search", lambda self, term: passes.append(1) or search(self, term))
+    monkeypatch.setattr(grounding._Index, "_split", lambda self, terms: passes.append(1) or split(self, terms))
+    objs = [o for path in FILES for o in _lines(path)]
+    counts = []
+    for size in (1_000, 3_000):
+        passes.clear()
+        grounding.shifted([_summary(o) for o in objs[:size]], [_source(o) for o in objs[:size]])
+        counts.append(len(passes))
+    assert counts[1] <= 2 * (grounding.SEARCHED_MAX + 1)
+    assert counts[0] > 0
 
 
 def test_scan_json_reports_mismatched_for_every_field_of_a_swapped_pair(tmp_path: Path) -> None:
@@ -164,7 +206,19 @@ def test_scan_json_reports_mismatched_for_every_field_of_a_swapped_pair(tmp_path
     a, b = pair
     objs[a]["AI"], objs[b]["AI"] = objs[b]["AI"], objs[a]["AI"]
     target.write_text("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs), encoding="utf-8")
-    _, scan = scan_file(target, Settings())
+    _, scan = scan_file(target, Settings(include_mismatched=True))
     mismatched = {n.id: n.fields for n in scan.needs_repair if "mismatched" in n.fields.values()}
     assert set(mismatched) == {objs[a]["id"], objs[b]["id"]}
     assert all(fields == dict.fromkeys(fields, "mismatched") and len(fields) == 5 for fields in mismatched.values())
+
+
+def test_mismatched_entries_fail_a_scan_and_are_asked_about_only_when_asked(tmp_path: Path) -> None:
+    target, rotated = _rotated_copy(DAY, tmp_path)
+    assert main(["scan", str(target)]) == 0
+    assert main(["scan", str(target), "--include", "mismatched"]) == 1
+    assert main(["scan", str(target), "--fail-on", "mismatched"]) == 1
+    digest = load(target)
+    planned = plan_digest(digest, Settings())
+    assert planned.repairable(Settings()) == {}
+    asked = planned.repairable(Settings(include_mismatched=True))
+    assert {digest.entries[i].id for i in asked} <= rotated and len(asked) >= 7
