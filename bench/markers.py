@@ -22,10 +22,11 @@ from pathlib import Path
 
 from common import REPO, record
 
-from resummarize.detect import Placeholders, check_entry, placeholder_shape
+from resummarize.detect import Placeholders, check_entry
 from resummarize.digest import load
 from resummarize.digest.model import Digest, Entry
 from resummarize.language import resolve
+from resummarize.shapes import placeholder_shape
 
 HELD_OUT: dict[str, tuple[str, ...]] = {
     "English": ("Could not generate summary", "Summary unavailable due to API error", "LLM call failed",

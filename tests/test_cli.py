@@ -249,12 +249,12 @@ def test_placeholder_option_adds_a_placeholder(capsys: pytest.CaptureFixture[str
     paper = {
         "id": "2601.00001", "title": "A paper", "summary": "An abstract.", "authors": ["A. Author"],
         "categories": ["cs.LG"],
-        "AI": {"tldr": "LLM call timed out", "motivation": "Motivation.", "method": "A method.",
+        "AI": {"tldr": "Budget exhausted, see log", "motivation": "Motivation.", "method": "A method.",
                "result": "A result.", "conclusion": "A conclusion."},
     }
     path = write_jsonl(tmp_path / "2026-01-01_AI_enhanced_English.jsonl", [paper])
     assert scan_json(capsys, path)[0] == 0
-    code, report, _ = scan_json(capsys, path, "--placeholder", "LLM call timed out", "--placeholder", "Other")
+    code, report, _ = scan_json(capsys, path, "--placeholder", "Budget exhausted, see log", "--placeholder", "Other")
     assert code == 1
     assert report["files"][0]["needs_repair"] == [{"id": "2601.00001", "fields": {"tldr": "placeholder"}}]
 

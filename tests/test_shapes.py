@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from resummarize.detect import Placeholders, check_entry, placeholder_shape
+from resummarize.detect import Placeholders, check_entry
 from resummarize.digest.model import FIELDS, Entry
 from resummarize.language import resolve
+from resummarize.shapes import placeholder_shape
 
 EN = resolve("English")
 ZH = resolve("Chinese")

@@ -98,7 +98,7 @@ async def test_an_entry_rewritten_meanwhile_is_left_as_the_other_writer_left_it(
     lines = data.read_bytes().splitlines(keepends=True)
     index = next(i for i, line in enumerate(lines) if json.loads(line)["id"] == target)
     obj = json.loads(lines[index])
-    obj["AI"] = {key: "另一个写入者写的内容。" for key in obj["AI"]}
+    obj["AI"] = {key: f"另一个写入者为{key}写的内容。" for key in obj["AI"]}
     theirs = json.dumps(obj, ensure_ascii=False).encode() + b"\n"
 
     def other_writer(result: EntryResult) -> None:  # once the file is read and its answers arrive
