@@ -27,7 +27,7 @@ from resummarize.plan import Job, questions
 from resummarize.provider.request import Outcome
 from resummarize.provider.retry import give_up, policy
 from resummarize.provider.summarize import Summarizer
-from resummarize.provider.wire import Mode, content_of, request_body
+from resummarize.provider.wire import Mode, content_of
 from resummarize.report import Usage
 
 ENDPOINT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
@@ -104,8 +104,7 @@ def custom_id(file_index: int, job: Job, taken: Container[str]) -> str:
 
 def line_body(summarizer: Summarizer, job: Job) -> dict[str, Any]:
     """The body the live path sends first: same prompts, strict json_schema for the entry's own keys."""
-    messages = summarizer.messages(job.request, Mode.JSON_SCHEMA)
-    return request_body(summarizer.model, messages, Mode.JSON_SCHEMA, job.request.keys)
+    return summarizer.body(job.request, Mode.JSON_SCHEMA)
 
 
 def plan_batch(jobs: Sequence[Job], summarizer: Summarizer) -> BatchPlan:

@@ -21,7 +21,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serialize import serialize
 
 from resummarize.errors import InputError, ReplayMissError
-from resummarize.provider.wire import STREAM
+from resummarize.provider.wire import CAP_NAMES, STREAM
 from resummarize.writer import write_atomic
 
 SECRET_HEADERS = (
@@ -38,7 +38,8 @@ def cassette_file(location: Path) -> Path:
 
 def _json_body(body: Any) -> Any:
     """The parsed body; whether it asked for a streamed answer does not change the question (the run's
-    probe streams, and a cassette answers it with either form)."""
+    probe streams, and a cassette answers it with either form), nor does the output cap (a bound on
+    cost, under either of its names: cassettes recorded before it, or with another one, still answer)."""
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     try:
@@ -46,7 +47,7 @@ def _json_body(body: Any) -> Any:
     except (TypeError, ValueError):
         return body
     if isinstance(parsed, dict):
-        for key in STREAM:  # the keys a streamed probe adds
+        for key in (*STREAM, *CAP_NAMES):  # the keys a streamed probe adds, the output cap
             parsed.pop(key, None)
     return parsed
 

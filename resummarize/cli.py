@@ -270,7 +270,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
             from resummarize.cassette import cassette
 
             stack.enter_context(cassette(args.record or args.replay, "record" if args.record else "replay"))
-        client = None if args.dry_run else _client(key or "replay-needs-no-key", args.base_url, args.timeout)
+        client = None if args.dry_run else _client(key, args.base_url, args.timeout)
         bar = stack.enter_context(Progress.shown(skip_locked=args.no_wait))
         work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
                       on_file=bar.read, on_plan=bar.planned, on_result=bar.result, on_lock=bar.locked,
@@ -308,7 +308,7 @@ def _api_key(args: argparse.Namespace, paths: Sequence[Path] = ()) -> str | None
     """The key, when one is needed; the inputs are looked at first, so that an empty or mistyped folder
     is what a user without a key hears about."""
     key = os.environ.get("OPENAI_API_KEY")
-    if not (key or args.dry_run or args.replay):
+    if not (key or args.dry_run or args.replay or _credentials(args.base_url)):
         from resummarize.digest import iter_digest_paths
 
         for _ in iter_digest_paths(paths):
@@ -325,7 +325,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     options = _options(args, settings)
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder}: not a folder")
-    key = _api_key(args) or "replay-needs-no-key"
+    key = _api_key(args)
     with ExitStack() as stack:
         if args.replay:
             from resummarize.cassette import cassette
@@ -338,10 +338,28 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
 
 
-def _client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
+def _credentials(base_url: str | None) -> tuple[str, str] | None:
+    from resummarize.provider.wire import split_credentials
+
+    return split_credentials(base_url)[1]
+
+
+def _client(key: str | None, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
+    """The client, its URL without credentials (they would reach every message naming it and replace the
+    key); with no API key, the URL's `user:password` go as HTTP Basic auth."""
+    import base64
+
     import openai
 
-    return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
+    from resummarize.provider.wire import split_credentials
+
+    url, credentials = split_credentials(base_url)
+    headers = {}
+    if credentials is not None and not key:
+        token = base64.b64encode(":".join(credentials).encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    return openai.AsyncOpenAI(api_key=key or "replay-needs-no-key", base_url=url, max_retries=0, timeout=timeout,
+                              default_headers=headers)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

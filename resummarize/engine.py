@@ -40,9 +40,9 @@ from resummarize.language import preload_classifier
 from resummarize.lock import hold
 from resummarize.outbox import Outbox
 from resummarize.plan import Job, PlannedFile, Run, prepare, questions, replan
-from resummarize.provider.prompts import PromptSet, load_prompts
+from resummarize.provider.prompts import PromptSet, cut_abstract, load_prompts
 from resummarize.provider.request import Outcome
-from resummarize.report import EntryResult, RepairReport, Usage
+from resummarize.report import EntryResult, RepairReport
 from resummarize.writer import check_targets
 
 if TYPE_CHECKING:
@@ -171,9 +171,8 @@ class Engine:
         on_wait: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        from resummarize.provider.summarize import Summarizer
+        from resummarize.provider.summarize import Summarizer, remembered
         from resummarize.provider.throttle import Throttle
-        from resummarize.provider.wire import Negotiator
 
         self.client = client
         self.journal = journal
@@ -185,7 +184,7 @@ class Engine:
         self.summarizer: Summarizer = Summarizer(
             client, model=options.model, prompts=prompts, placeholders=options.settings.placeholders(),
             throttle=Throttle(options.concurrency, options.rpm, deadline=options.timeout, max_wait=options.max_wait,
-                              on_wait=on_wait), negotiator=Negotiator(),
+                              on_wait=on_wait), negotiator=remembered(journal, client, options.model),
             reasks=options.reasks, attempts=options.attempts, timeout=options.timeout,
         )
         self.outbox = Outbox(options, report)
@@ -300,15 +299,11 @@ class Engine:
             self._asking.pop(jobs[0].key.digest(), None)
             self.report.totals.add(exc.usage)
             for job in jobs:
-                self._emit(EntryResult(id=job.entry.id, path=job.path, status="failed",
-                                       attempts=exc.attempts, error=exc.reason))
+                self._emit(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=exc.attempts,
+                                       error=exc.reason, note=cut_abstract(job.request.abstract)[1]))
                 self.outbox.settle(job)
             self._trip(exc)
             return
-        except ProviderError as exc:
-            self.report.totals.add(Usage(requests=exc.requests))
-            exc.requests = self.report.totals.requests
-            raise
         finally:
             if proved is not None:
                 proved.set()  # answered or failed: the others need not wait any longer
@@ -322,7 +317,8 @@ class Engine:
         journal cannot take it (`JournalError` stops the run), the answer is still written to the digest."""
         for job in jobs:
             job.outcome = outcome
-            self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=outcome.attempts))
+            self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=outcome.attempts,
+                                   note=cut_abstract(job.request.abstract)[1]))
             self.outbox.settle(job)
         self.journal.put(jobs[0].key, outcome.fields)
 
@@ -354,8 +350,13 @@ class Engine:
         for job in left:
             if job.outcome is None and (job.entry.id, job.path) not in done:
                 done.add((job.entry.id, job.path))
-                self.report.record(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=0,
-                                               error=f"not attempted: {reason}"))
+                spent = self.summarizer.abandoned.pop(job.request.paper_id, None)
+                if spent is not None:
+                    self.report.totals.add(spent)
+                made = spent.requests if spent is not None else 0
+                self.report.record(EntryResult(
+                    id=job.entry.id, path=job.path, status="failed", attempts=made,
+                    error=f"stopped after {made} request(s): {reason}" if made else f"not attempted: {reason}"))
 
 
 def _finish(run: Run, options: RepairOptions, started: float) -> None:

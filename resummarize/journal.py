@@ -35,6 +35,14 @@ CREATE TABLE IF NOT EXISTS answers (
     model TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS modes (
+    endpoint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    cap_name TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (endpoint, model)
+);
 CREATE TABLE IF NOT EXISTS batches (
     work TEXT PRIMARY KEY,
     batch_id TEXT NOT NULL,
@@ -152,6 +160,22 @@ class Journal:
         try:
             self._guarded(lambda db: db.execute(
                 "INSERT OR REPLACE INTO answers (key, paper_id, fields, model, created) VALUES (?, ?, ?, ?, ?)", row))
+        except sqlite3.Error as exc:
+            raise JournalError(self.path, str(exc)) from exc
+
+    def mode(self, endpoint: str, model: str) -> tuple[str, str] | None:
+        """The structured-output mode and output-cap name that last worked for this endpoint and model."""
+        row = self._db.execute("SELECT mode, cap_name FROM modes WHERE endpoint = ? AND model = ?",
+                               (endpoint, model)).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def set_mode(self, endpoint: str, model: str, mode: str, cap_name: str) -> None:
+        """Remember what worked, so that the next run starts there (the endpoint carries no credentials)."""
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO modes (endpoint, model, mode, cap_name, created) VALUES (?, ?, ?, ?, ?)",
+                (endpoint, model, mode, cap_name, time.time()),
+            )
         except sqlite3.Error as exc:
             raise JournalError(self.path, str(exc)) from exc
 

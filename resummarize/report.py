@@ -66,8 +66,11 @@ class EntryResult(BaseModel):
     id: str
     path: str
     status: Literal["repaired", "failed"]
+    #: Requests sent for this entry (retries, re-asks and refused modes included); 0: journal or not asked.
     attempts: int
     error: str | None = None
+    #: Something the run did to the entry's input that its reader should know (an abstract cut short).
+    note: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ReportTotals(BaseModel):

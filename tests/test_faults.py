@@ -84,7 +84,7 @@ async def test_an_answer_about_another_paper_is_rejected_and_reasked(
 
 @pytest.mark.parametrize(
     ("rejected", "settled"),
-    [({"json_schema"}, "json_object"), ({"json_schema", "json_object"}, "tools"),
+    [({"json_schema"}, "tools"), ({"json_schema", "tools"}, "json_object"),
      ({"json_schema", "json_object", "tools"}, "text")],
 )
 async def test_structured_output_is_negotiated_once(
@@ -94,7 +94,7 @@ async def test_structured_output_is_negotiated_once(
         report = await run([seed_copy], fake, tmp_path / "j.db", language="English")
         modes = [r.mode for r in fake.requests]
     assert report.totals.repaired == 96
-    assert modes[: len(rejected)] == [m for m in ("json_schema", "json_object", "tools") if m in rejected]
+    assert modes[: len(rejected)] == [m for m in ("json_schema", "tools", "json_object") if m in rejected]
     assert modes[len(rejected):] == [settled] * 96  # remembered for the rest of the run
 
 
@@ -164,7 +164,9 @@ async def test_a_paper_too_long_for_the_context_fails_alone(seed_copy: Path, tmp
         report = await run([seed_copy], fake, tmp_path / "j.db", language="English")
         asked = [r.paper_id for r in fake.requests if r.paper_id == long_one]
     failed = [e for e in report.entries if e.status == "failed"]
-    assert [(e.id, e.error) for e in failed] == [(long_one, "the paper is too long for the model's context window")]
+    assert [(e.id, e.attempts) for e in failed] == [(long_one, 1)]
+    assert "exceeds the model's context window: HTTP 400: This model's maximum context length is 8192" in str(
+        failed[0].error)
     assert report.totals.repaired == 95 and len(asked) == 1  # not retried, not fatal
 
 

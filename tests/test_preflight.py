@@ -154,7 +154,7 @@ class FillingDisk:
         self.db, self.room = db, room
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        if sql.lstrip().startswith("INSERT"):
+        if sql.lstrip().startswith("INSERT") and "INTO answers" in sql:
             if self.room == 0:
                 raise sqlite3.OperationalError("database or disk is full")
             self.room -= 1

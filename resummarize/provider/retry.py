@@ -27,8 +27,17 @@ class Kind(StrEnum):
     TRANSIENT = "transient"
     FATAL = "fatal"
     MODE_REJECTED = "mode_rejected"
-    #: This one request cannot succeed (a paper too long for the context window); the run goes on.
+    #: This one request cannot succeed (it does not fit the model's context window); the run goes on.
     ENTRY = "entry"
+    #: The provider knows the output cap only under its other name (`max_tokens`, `max_completion_tokens`).
+    CAP_NAME = "cap_name"
+
+
+#: Words by which an error refuses a structured-output mode, whatever its status: llama.cpp's server
+#: answers a json_schema response format with a 500 saying "Input should be 'text' or 'json_object'".
+_MODE_WORDS = ("response_format", "json_schema", "json_object", "tool")
+_CONTEXT_WORDS = ("context_length", "maximum context", "context window", "too long")
+_UNKNOWN_WORDS = ("unsupported", "not supported", "unrecognized", "unknown", "extra", "not permitted")
 
 
 def _error_code(exc: openai.APIStatusError) -> str:
@@ -74,12 +83,16 @@ def classify(exc: BaseException) -> Kind | None:
     status, code = exc.status_code, _error_code(exc)
     if status == 429:
         return Kind.FATAL if "insufficient_quota" in code else Kind.TRANSIENT
+    if status in (400, 413, 422) or status >= 500:
+        if any(word in code for word in _CONTEXT_WORDS):
+            return Kind.ENTRY
+        if status == 501 or (status != 413 and any(word in code for word in _MODE_WORDS)):
+            return Kind.MODE_REJECTED
+        named = "max_tokens" in code or "max_completion_tokens" in code
+        if named and any(word in code for word in _UNKNOWN_WORDS):
+            return Kind.CAP_NAME
     if status in (408, 409) or status >= 500:
         return Kind.TRANSIENT
-    if status in (400, 413) and ("context_length" in code or "maximum context" in code or "too long" in code):
-        return Kind.ENTRY
-    if status in (400, 422) and ("response_format" in code or "tool" in code):
-        return Kind.MODE_REJECTED
     return Kind.FATAL
 
 
