@@ -165,17 +165,16 @@ class Journal:
 
     def mode(self, endpoint: str, model: str) -> tuple[str, str] | None:
         """The structured-output mode and output-cap name that last worked for this endpoint and model."""
-        row = self._db.execute("SELECT mode, cap_name FROM modes WHERE endpoint = ? AND model = ?",
-                               (endpoint, model)).fetchone()
+        row = self._guarded(lambda db: db.execute(
+            "SELECT mode, cap_name FROM modes WHERE endpoint = ? AND model = ?", (endpoint, model)).fetchone())
         return (str(row[0]), str(row[1])) if row else None
 
     def set_mode(self, endpoint: str, model: str, mode: str, cap_name: str) -> None:
         """Remember what worked, so that the next run starts there (the endpoint carries no credentials)."""
+        row = (endpoint, model, mode, cap_name, time.time())
         try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO modes (endpoint, model, mode, cap_name, created) VALUES (?, ?, ?, ?, ?)",
-                (endpoint, model, mode, cap_name, time.time()),
-            )
+            self._guarded(lambda db: db.execute(
+                "INSERT OR REPLACE INTO modes (endpoint, model, mode, cap_name, created) VALUES (?, ?, ?, ?, ?)", row))
         except sqlite3.Error as exc:
             raise JournalError(self.path, str(exc)) from exc
 
