@@ -228,9 +228,9 @@ def _position(digest: Digest, job: Job) -> int:
 def _writer_after(path: Path, wait: float) -> str | None:
     """Another program holding the file open for writing after up to `wait` seconds, or None."""
     deadline = time.monotonic() + wait
-    while holders := open_writers(path):
+    while holder := open_writers([path]).get(path):
         if time.monotonic() >= deadline:
-            return holders[0]
+            return holder
         time.sleep(WRITER_POLL)
     return None
 

@@ -152,7 +152,7 @@ class Worker:
             self.log(f"nothing to watch in {self.folder}: no digest or enhanced JSONL file (yet)")
         targets = render_targets(listing, self.preferred)
         derived = {md for mds in targets.values() for md in mds}
-        work = [path for path in listing if path not in derived and self._changed(path)]
+        work = self._quiet([path for path in listing if path not in derived and self._changed(path)])
         present = set(listing)
         self.seen = {path: sig for path, sig in self.seen.items() if path in present}
         self.retry_at = {path: due for path, due in self.retry_at.items() if path in present}
@@ -160,6 +160,14 @@ class Worker:
         if work and not self.stop.is_set():
             asyncio.run(self._handle(work, targets, summary))
         return summary
+
+    def _quiet(self, paths: list[Path]) -> list[Path]:
+        """Watch mode: the files no program holds open for writing (theirs or their raw crawl's); one look
+        at the open files serves them all."""
+        if not self.settle or not paths:
+            return paths
+        busy = open_writers(source for path in paths for source in self._sources(path))
+        return [path for path in paths if not any(source in busy for source in self._sources(path))]
 
     def _fingerprint(self, path: Path) -> Fingerprint | None:
         """The file and, when missing papers are restored, the raw crawl it is completed from."""
@@ -179,9 +187,8 @@ class Worker:
 
     def _changed(self, path: Path) -> bool:
         try:
-            if self.settle and (time.time() - max(s.stat().st_mtime for s in self._sources(path)) < self.settle
-                                or any(open_writers(s) for s in self._sources(path))):
-                return False  # still being written, perhaps, or surely: a program holds it open for writing
+            if self.settle and time.time() - max(s.stat().st_mtime for s in self._sources(path)) < self.settle:
+                return False  # still being written, perhaps
             if time.monotonic() >= self.retry_at.get(path, float("inf")):
                 return True
             current = self._fingerprint(path)

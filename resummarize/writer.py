@@ -224,15 +224,17 @@ def _keep_owner(fd: int, old: os.stat_result) -> None:
             continue
 
 
-def open_writers(path: Path) -> list[str]:
-    """The other processes holding the file open for writing (`pid N (name)`), as far as this system
-    lets us see: Linux's /proc shows our own user's processes (all of them to root); elsewhere, none."""
+def open_writers(paths: Iterable[Path]) -> dict[Path, str]:
+    """Which of `paths` another process holds open for writing, and which process (`pid N (name)`), as
+    far as this system lets us see: Linux's /proc shows our own user's processes (all of them to root);
+    elsewhere, none. One look at every open file serves all of `paths`; a descriptor is told by the path
+    it names (a few ms for a thousand), and only a match has its flags read."""
+    wanted = {os.path.realpath(path): Path(path) for path in paths}
+    found: dict[Path, str] = {}
     try:
-        st = target_of(Path(path)).stat()
-        pids = [name for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]
+        pids = [name for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()] if wanted else []
     except OSError:
-        return []
-    found = []
+        return found
     for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
@@ -240,12 +242,11 @@ def open_writers(path: Path) -> list[str]:
             continue  # gone, or another user's
         for fd in fds:
             try:
-                held = os.stat(f"/proc/{pid}/fd/{fd}")
+                path = wanted.get(os.readlink(f"/proc/{pid}/fd/{fd}"))
             except OSError:
                 continue
-            if (held.st_ino, held.st_dev) == (st.st_ino, st.st_dev) and _writing(pid, fd):
-                found.append(f"pid {pid} ({_program(pid)})")
-                break
+            if path is not None and path not in found and _writing(pid, fd):
+                found[path] = f"pid {pid} ({_program(pid)})"
     return found
 
 

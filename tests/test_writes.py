@@ -285,7 +285,7 @@ async def test_a_pipeline_that_keeps_the_file_open_gets_it_left_alone_and_report
     holder = subprocess.Popen([sys.executable, "-c", "import sys; f = open(sys.argv[1], 'ab'); sys.stdin.read()",
                                str(data)], stdin=subprocess.PIPE)
     try:
-        wait_for(lambda: bool(open_writers(data)))
+        wait_for(lambda: data in open_writers([data]))
         with FakeProvider() as fake:
             report = await repair_with(fake, data, tmp_path / "j.db")
     finally:
