@@ -218,18 +218,8 @@ async def test_runs_killed_during_their_writes_leave_nothing_after_a_clean_rerun
 
 # --- another writer's open file, another file renamed over it, one lock whatever the name -----------------
 
-APPENDING_PIPELINE = """
-import sys, time
-lines = open(sys.argv[2], "rb").read().splitlines(keepends=True)
-with open(sys.argv[1], "ab", buffering=0) as digest:  # a pipeline step that keeps the file open
-    print("open", flush=True)
-    for part in (lines[:30], lines[30:]):
-        sys.stdin.readline()
-        for line in part:
-            digest.write(line)
-            time.sleep(0.005)
-        print("written", flush=True)
-"""
+#: A pipeline step appending to a digest through the descriptor it keeps open (see the script).
+APPENDING_PIPELINE = str(Path(__file__).with_name("appending_pipeline.py"))
 
 
 def good_lines(path: Path, count: int) -> bytes:
@@ -242,7 +232,7 @@ async def test_lines_a_pipeline_appends_through_its_open_file_are_all_kept(data:
     lines = tmp_path / "lines"
     lines.write_bytes(good_lines(data, 60))
     inode = data.stat().st_ino
-    pipeline = subprocess.Popen([sys.executable, "-c", APPENDING_PIPELINE, str(data), str(lines)],
+    pipeline = subprocess.Popen([sys.executable, APPENDING_PIPELINE, str(data), str(lines)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert pipeline.stdin is not None and pipeline.stdout is not None
     assert pipeline.stdout.readline() == b"open\n"
@@ -390,7 +380,7 @@ def test_a_watching_worker_leaves_a_file_alone_while_a_program_holds_it_open(dat
     """Quiet for longer than the settle time, yet still open for writing: not touched until it is closed."""
     lines = tmp_path / "lines"
     lines.write_bytes(good_lines(data, 60))
-    writer = subprocess.Popen([sys.executable, "-c", APPENDING_PIPELINE, str(data), str(lines)],
+    writer = subprocess.Popen([sys.executable, APPENDING_PIPELINE, str(data), str(lines)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert writer.stdin is not None and writer.stdout is not None
     assert writer.stdout.readline() == b"open\n"
