@@ -404,3 +404,20 @@ def test_a_watching_worker_leaves_a_file_alone_while_a_program_holds_it_open(dat
     writer.stdout.close()
     assert data.read_bytes().endswith(lines.read_bytes())
     assert left(data) == (0, MISSING)
+
+
+async def test_an_entry_removed_meanwhile_is_reported_removed_and_not_brought_back(data: Path, tmp_path: Path) -> None:
+    _, scan = scan_file(data, Settings())
+    target = scan.needs_repair[0].id
+    kept = [line for line in data.read_bytes().splitlines(keepends=True) if json.loads(line)["id"] != target]
+
+    def other_writer(result: EntryResult) -> None:  # once the file is read and its answers arrive
+        if result.status == "repaired" and len(data.read_bytes().splitlines()) != len(kept):
+            data.write_bytes(b"".join(kept))
+
+    with FakeProvider() as fake:
+        report = await repair_with(fake, data, tmp_path / "j.db", on_result=other_writer)
+    assert target not in {json.loads(line)["id"] for line in data.read_bytes().splitlines()}
+    failed = [e for e in report.entries if e.status == "failed"]
+    assert [e.id for e in failed] == [target] and "removed from the file by another writer" in (failed[0].error or "")
+    assert report.totals.repaired == BROKEN - 1 and left(data) == (0, MISSING + 1)  # now missing from the crawl
