@@ -87,7 +87,7 @@ def overlap_rule(threshold: float) -> Rule:
 
 
 def evidence_rule(summary: str, evidence: str, source: str) -> bool:
-    return grounding.evidence_problem(evidence, "", source) is None
+    return evidence.evidence_problem(evidence, "", source) is None
 
 
 def rates(pairs: list[Pair], rule: Rule, pairings: int) -> tuple[float, float, int]:

@@ -4,8 +4,8 @@ A well-written summary of the wrong paper passes every check of form and languag
 the wrong key, a batch line matched to the wrong entry, a model that drifted onto the previous paper. Two
 signals catch it:
 
-- the evidence phrase: the model copies a short phrase verbatim from the abstract it was given; a
-  swapped answer carries a phrase of another abstract (checked exactly, after whitespace normalisation);
+- the evidence phrase: the model copies a short phrase from the abstract it was given; a swapped answer
+  carries a phrase of another abstract (`resummarize.evidence`);
 - distinctive terms: the Latin-script names, acronyms and figures of a summary are those of its own
   abstract. In a digest, a summary whose terms are missing from its own abstract but present in another
   entry's abstract is that entry's summary, shifted (Chinese summaries keep model and data-set names as
@@ -24,12 +24,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-
-#: The evidence phrase: long enough that another abstract does not contain it by chance, short enough
-#: to stay a quotation rather than a copy of the abstract.
-EVIDENCE_WORDS = (6, 40)
-#: The answer key that carries the evidence phrase; it is checked and dropped, never written to a digest.
-EVIDENCE_KEY = "evidence"
 
 # Latin-script words (model and data-set names, acronyms, terms) and figures with a decimal part or
 # two digits or more. Hyphenated names split into their parts: `Hahn-KAN` is `hahn` and `kan`.
@@ -50,7 +44,7 @@ _STOP = frozenset(_STOP_WORDS.split())
 
 
 def normalise(text: str) -> str:
-    """Whitespace collapsed to single spaces: the form in which an evidence phrase must match."""
+    """Whitespace collapsed to single spaces: two summaries that differ only there are the same text."""
     return " ".join(text.split())
 
 
@@ -99,25 +93,6 @@ def _whole_at(text: str, at: int, term: str) -> bool:
 
 def _contains(lowered: str, term: str) -> bool:
     return term in lowered if _loose(term) else _whole_in(lowered, term)
-
-
-def evidence_problem(evidence: object, title: str, abstract: str) -> str | None:
-    """Why an evidence phrase does not show that the answer is about this paper, or None when it does.
-
-    The message is an instruction: it goes back to the model in a re-ask."""
-    key = f'Field "{EVIDENCE_KEY}"'
-    low, high = EVIDENCE_WORDS
-    if not isinstance(evidence, str) or not evidence.strip():
-        return (f'{key} is missing: copy one phrase of {low} to {high} words verbatim from this abstract '
-                "that supports the tldr.")
-    phrase = normalise(evidence).strip(" \"'“”‘’")
-    words = len(phrase.split())
-    if words < low or words > high:
-        return f"{key} has {words} words: copy one phrase of {low} to {high} words verbatim from this abstract."
-    if phrase.rstrip(".") not in normalise(f"{title} {abstract}"):
-        return (f"{key} is not a verbatim phrase of this paper's abstract: the answer may be about another "
-                "paper. Summarise this paper (see its title and abstract) and copy the phrase exactly.")
-    return None
 
 
 @dataclass(frozen=True)

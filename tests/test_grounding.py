@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from resummarize import grounding
+from resummarize import evidence, grounding
 from resummarize.cli import main
 from resummarize.config import Settings
 from resummarize.digest import load
@@ -51,12 +51,14 @@ def test_a_real_evidence_phrase_passes_and_one_of_another_abstract_does_not() ->
     first, second = _lines(DAY)[:2]
     own = str(first["summary"])
     phrase = " ".join(own.split()[5:17])
-    assert grounding.evidence_problem(f"  {phrase}\n", str(first["title"]), own) is None
+    assert evidence.evidence_problem(f"  {phrase}\n", str(first["title"]), own) is None
     other = " ".join(str(second["summary"]).split()[5:17])
-    problem = grounding.evidence_problem(other, str(first["title"]), own)
+    problem = evidence.evidence_problem(other, str(first["title"]), own, [str(second["summary"])])
     assert problem is not None and "another paper" in problem
-    assert "words" in (grounding.evidence_problem("too short", "", own) or "")
-    assert "missing" in (grounding.evidence_problem(None, "", own) or "")
+    problem = evidence.evidence_problem(other, str(first["title"]), own)  # found in no abstract given
+    assert problem is not None and "another paper" not in problem and "exactly" in problem
+    assert "words" in (evidence.evidence_problem("too short", "", own) or "")
+    assert "missing" in (evidence.evidence_problem(None, "", own) or "")
 
 
 def test_swapped_corpus_summaries_mostly_fail_the_term_overlap_of_their_new_paper() -> None:

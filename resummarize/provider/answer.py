@@ -23,7 +23,7 @@ from resummarize import safety
 from resummarize.detect import Placeholders, is_refusal
 from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import ValidationFailure
-from resummarize.grounding import EVIDENCE_KEY
+from resummarize.evidence import EVIDENCE_KEY
 from resummarize.language import Language
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import Any
@@ -21,7 +22,7 @@ from resummarize.cost import COMPLETION_ESTIMATE
 from resummarize.detect import Placeholders
 from resummarize.digest.model import canonical
 from resummarize.errors import JournalError, ProviderError, SummaryError, ValidationFailure
-from resummarize.grounding import EVIDENCE_KEY, evidence_problem
+from resummarize.evidence import EVIDENCE_KEY, evidence_problem
 from resummarize.journal import Journal
 from resummarize.provider.answer import json_schema, parse_answer, validate_fields
 from resummarize.provider.prompts import PromptSet, cut_abstract
@@ -78,6 +79,11 @@ class _Spent:
         self.usage = Usage()
 
 
+#: How many of the run's latest questions an evidence phrase is looked for in, to tell an answer about
+#: another paper of the run from a phrase that was merely miscopied.
+RECENT_SOURCES = 512
+
+
 class Summarizer:
     """Turns SummaryRequests into validated Outcomes for one endpoint and model."""
 
@@ -108,6 +114,8 @@ class Summarizer:
         self.reached = False
         #: What entries cut short by a stopped run had spent (requests and tokens), by paper id.
         self.abandoned: dict[str, Usage] = {}
+        #: Title + abstract of the latest questions built (live or batch), by paper id.
+        self.sources: OrderedDict[str, str] = OrderedDict()
 
     async def summarize(self, request: SummaryRequest, proved: asyncio.Event | None = None) -> Outcome:
         """One validated answer. With `proved` (the run's probe), the request is streamed and `proved` is
@@ -156,6 +164,12 @@ class Summarizer:
                            attempts=spent.usage.requests, last_answer=last, usage=spent.usage)
 
     def messages(self, request: SummaryRequest, mode: Mode) -> list[dict[str, Any]]:
+        """The prompt of a question; every question built is remembered (the latest RECENT_SOURCES), so
+        that an answer carrying another question's evidence is named as being about another paper."""
+        self.sources[request.paper_id] = f"{request.title} {request.abstract}"
+        self.sources.move_to_end(request.paper_id)
+        if len(self.sources) > RECENT_SOURCES:
+            self.sources.popitem(last=False)
         hint = None if mode in (Mode.JSON_SCHEMA, Mode.TOOLS) else json.dumps(json_schema(request.keys))
         abstract, _ = cut_abstract(request.abstract)
         return list(self.prompts.render(
@@ -184,7 +198,7 @@ class Summarizer:
         raw = parse_answer(content)
         evidence = raw.pop(EVIDENCE_KEY, None)  # proves the answer is about this paper; never written
         grounded = [] if not request.abstract.strip() else [
-            p for p in [evidence_problem(evidence, request.title, request.abstract)] if p]
+            p for p in [evidence_problem(evidence, request.title, request.abstract, self._others(request))] if p]
         by_name = {canonical(k): v for k, v in raw.items()}
         if set(by_name) != {canonical(k) for k in request.keys}:
             missing = [k for k in request.keys if canonical(k) not in by_name]
@@ -201,6 +215,9 @@ class Summarizer:
         if grounded:
             raise ValidationFailure(grounded)
         return clean
+
+    def _others(self, request: SummaryRequest) -> list[str]:
+        return [source for paper_id, source in self.sources.items() if paper_id != request.paper_id]
 
     def validate(self, request: SummaryRequest, fields: Mapping[str, object]) -> dict[str, str]:
         """The fields under today's rules, by the request's own key names. Journaled answers pass here
