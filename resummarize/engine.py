@@ -42,6 +42,7 @@ from resummarize.outbox import Outbox
 from resummarize.plan import Job, PlannedFile, Run, prepare, questions, replan
 from resummarize.provider.prompts import PromptSet, cut_abstract, load_prompts
 from resummarize.provider.request import Outcome
+from resummarize.provider.retry import outage_reason
 from resummarize.report import EntryResult, RepairReport
 from resummarize.writer import check_targets
 
@@ -329,7 +330,7 @@ class Engine:
         if len(self._failures) >= BREAKER and len(set(self._failures)) == 1:
             raise ProviderError(
                 f"the first {BREAKER} papers all failed the same way ({exc.reason}); stopping the run",
-                requests=self.report.totals.requests,
+                requests=self.report.totals.requests, outage=outage_reason(exc.reason),
             ) from exc
 
     def _emit(self, result: EntryResult) -> None:

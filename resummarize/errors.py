@@ -51,12 +51,18 @@ class RunStopped(ResummarizeError):
 
 
 class ProviderError(RunStopped):
-    """The provider refused the run as configured (bad key, unknown model, quota, nothing listening)."""
+    """The provider refused the run as configured (bad key, unknown model, quota, nothing listening).
+
+    `outage` marks the errors that are weather rather than configuration once the provider has been
+    seen answering (nothing listening any more, every request failing with 5xx or a broken connection):
+    a watching worker pauses on those instead of ending.
+    """
 
     exit_code = 3
 
-    def __init__(self, message: str, *, status: int | None = None, requests: int = 0) -> None:
+    def __init__(self, message: str, *, status: int | None = None, requests: int = 0, outage: bool = False) -> None:
         self.status = status
+        self.outage = outage
         super().__init__(message, requests=requests)
 
 

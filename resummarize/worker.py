@@ -30,12 +30,13 @@ from resummarize.digest import JsonlDigest, iter_digest_paths, load, raw_sibling
 from resummarize.digest.names import ENHANCED_NAME
 from resummarize.digest.render import category_order, render_markdown
 from resummarize.engine import repair
-from resummarize.errors import InputError, RunStopped, UsageError
+from resummarize.errors import InputError, ProviderError, RunStopped, UsageError
 from resummarize.journal import Journal
 from resummarize.language import Language, resolve
 from resummarize.lock import file_lock
 from resummarize.plan import PlannedFile
 from resummarize.provider.prompts import PromptSet
+from resummarize.provider.retry import outage_reason
 from resummarize.report import RepairReport
 from resummarize.writer import open_writers, write_atomic
 
@@ -46,8 +47,11 @@ SETTLE = 5.0
 #: A file whose mtime was this much older than our last read of it cannot have changed unseen with the
 #: same mtime and size (coarse timestamps go up to 2 s), so its content need not be hashed again.
 RACY_NS = 2_000_000_000
-#: Watch mode asks again for entries that failed (an outage, a flaky model) after this long, not every pass.
+#: Watch mode asks again for entries a flaky model failed after this long, not every pass.
 RETRY_FAILED = 3600.0
+#: The longest pause between two tries while the provider is away (the first pause is the interval, and
+#: each failed try doubles it): an hour-long outage costs a dozen tries, and its end is seen within minutes.
+OUTAGE_CAP = 300.0
 
 Log = Callable[[str], None]
 
@@ -63,6 +67,19 @@ class Signature:
 
 
 Fingerprint = tuple[Signature, ...]
+
+
+@dataclass
+class Outage:
+    """The provider stopped answering after it had answered: the worker pauses instead of ending."""
+
+    reason: str
+    since: float  # monotonic
+    tries: int = 1
+
+    def pause(self, interval: float) -> float:
+        """The wait before the next try: the interval, doubled on each failed try, up to `OUTAGE_CAP`."""
+        return float(min(interval * 2.0 ** (self.tries - 1), max(interval, OUTAGE_CAP)))
 
 
 def observe(path: Path, previous: Signature | None = None) -> Signature | None:
@@ -127,7 +144,7 @@ class Worker:
     def __init__(
         self, folder: Path, options: RepairOptions, *, make_client: Callable[[], openai.AsyncOpenAI],
         journal: Journal, prompts: PromptSet, log: Log, stop: threading.Event, settle: float = 0.0,
-        retry_failed: float = RETRY_FAILED,
+        retry_failed: float = RETRY_FAILED, interval: float = 60.0, patient: bool = False,
     ) -> None:
         self.folder = folder
         self.options = options
@@ -138,14 +155,24 @@ class Worker:
         self.stop = stop
         self.settle = settle
         self.retry_failed = retry_failed
+        self.interval = interval
+        #: Watch mode: an outage after the provider has answered pauses the worker instead of ending it.
+        self.patient = patient
+        self.answered = False  # has the provider answered this worker yet?
+        self.outage: Outage | None = None
+        self.stalled: set[Path] = set()  # files the outage left failing, asked again when it ends
         self.seen: dict[Path, Fingerprint] = {}
         self.retry_at: dict[Path, float] = {}  # files left with failed entries, by monotonic time
         self.preferred = options.settings.preferred_language()
         self.told_empty = False
 
+    def pause(self) -> float:
+        """How long to wait before the next pass: the interval, or longer while the provider is away."""
+        return self.interval if self.outage is None else self.outage.pause(self.interval)
+
     def run_pass(self) -> PassSummary:
         """One look at the folder; raises RunStopped when the provider refuses the configuration (or the
-        journal cannot be written)."""
+        journal cannot be written). An outage (see `Outage`) ends the pass early without raising."""
         listing = list(iter_digest_paths([self.folder], require=False))
         if not listing and not self.seen and not self.told_empty:
             self.told_empty = True
@@ -159,6 +186,7 @@ class Worker:
         summary = PassSummary()
         if work and not self.stop.is_set():
             asyncio.run(self._handle(work, targets, summary))
+            self.journal.checkpoint()  # a worker runs for weeks: its journal's log must not grow with it
         return summary
 
     def _quiet(self, paths: list[Path]) -> list[Path]:
@@ -207,7 +235,13 @@ class Worker:
             for path in paths:
                 if self.stop.is_set():
                     break
-                await self._one(path, client, targets.get(path, []), summary)
+                try:
+                    await self._one(path, client, targets.get(path, []), summary)
+                except ProviderError as exc:
+                    if not self._weather(exc):
+                        raise
+                    self._away(path, str(exc))
+                    break  # the files after it wait for the provider too
         finally:
             if client is not None:
                 await client.close()
@@ -244,16 +278,50 @@ class Worker:
                                   prompts=self.prompts, on_file=plan, on_wait=self.log,
                                   stop=self.stop)
         except RunStopped as exc:
+            weather = self._weather(exc)
             if isinstance(exc.report, RepairReport):
-                self._done(path, exc.report, restored, markdown, summary)
-            self.log(f"fatal {path}: {exc}")
+                self._done(path, exc.report, restored, markdown, summary, quiet=weather)
+            if not weather:
+                self.log(f"fatal {path}: {exc}")
             raise
         self._done(path, report, restored, markdown, summary)
 
+    def _weather(self, exc: BaseException) -> bool:
+        """An outage to wait out rather than a configuration to refuse: only in watch mode, and only once
+        the provider has answered this worker (before that, nothing listening is a wrong URL)."""
+        return self.patient and self.answered and isinstance(exc, ProviderError) and exc.outage
+
+    def _away(self, path: Path, reason: str) -> None:
+        """The provider failed `path`: pause (said once), and ask for the file again when it is back."""
+        self.stalled.add(path)
+        self.retry_at[path] = time.monotonic()  # due at the next try
+        if self.outage is not None:
+            self.outage.tries += 1
+            return
+        self.outage = Outage(reason, time.monotonic())
+        self.log(f"provider unavailable ({reason}): pausing; trying again in {self.pause():g} s, then twice as "
+                 f"long each time up to {max(self.interval, OUTAGE_CAP):g} s")
+
+    def _back(self) -> None:
+        """The provider answers again: say so, and ask again for every file the outage left failing."""
+        if self.outage is None:
+            return
+        waited = time.monotonic() - self.outage.since
+        self.log(f"provider answers again after {waited:.0f} s ({self.outage.tries} tries); asking again for "
+                 f"{len(self.stalled)} file(s) the outage left failing")
+        for path in self.stalled:
+            self.retry_at[path] = time.monotonic()
+        self.outage = None
+        self.stalled.clear()
+
     def _done(self, path: Path, report: RepairReport, restored: set[str], markdown: list[Path],
-              summary: PassSummary) -> None:
+              summary: PassSummary, *, quiet: bool = False) -> None:
         summary.files += 1
-        self.log(_describe(path, report, restored, self.options.dry_run))
+        answered = any(e.status == "repaired" and e.attempts > 0 for e in report.entries)
+        away = next((e.error for e in report.entries if e.error and outage_reason(e.error)), None)
+        self.answered = self.answered or answered
+        if not (quiet or (away and not answered and self.outage)):  # an outage is told once, not per try
+            self.log(_describe(path, report, restored, self.options.dry_run))
         if self.options.dry_run:
             summary.failed += report.totals.needs_repair
             return
@@ -262,6 +330,10 @@ class Worker:
             self.retry_at[path] = time.monotonic() + self.retry_failed
         else:
             self.retry_at.pop(path, None)
+        if away and self.patient and self.answered:
+            self._away(path, away)
+        elif answered:
+            self._back()
         if not report.written:
             return
         self.seen[path] = self._fingerprint(path) or ()
@@ -337,8 +409,9 @@ def run_worker(
     """Watch `folder` until SIGTERM/SIGINT (exit 0), or make one pass with `once`.
 
     `once` exits 0 when nothing is left to repair and 1 when entries failed or a file could not be
-    read; a fatal provider error exits with its code (3) at once. `settle` applies to watch mode only:
-    a one-shot run comes after the pipeline step that wrote the files.
+    read; a fatal provider error exits with its code (3) at once. In watch mode, a provider that has
+    answered and then goes away (an outage) pauses the worker; only a configuration error ends it.
+    `settle` applies to watch mode only: a one-shot run comes after the pipeline step that wrote the files.
     """
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder")
@@ -347,22 +420,22 @@ def run_worker(
     stop = threading.Event()
     with Journal(journal_path) as journal, stop_on_signals(stop) as received:
         worker = Worker(folder, options, make_client=make_client, journal=journal, prompts=prompts, log=log,
-                        stop=stop, settle=0.0 if once else settle)
+                        stop=stop, settle=0.0 if once else settle, interval=interval, patient=not once)
         if not once:
             log(f"watching {folder} every {interval:g} s")
-        code = _loop(worker, once, interval)
+        code = _loop(worker, once)
     if received:
         log(f"stopped by {signal.Signals(received[0]).name}: validated answers are written")
     return code
 
 
-def _loop(worker: Worker, once: bool, interval: float) -> int:
+def _loop(worker: Worker, once: bool) -> int:
     while True:
         try:
             summary = worker.run_pass()
         except RunStopped as exc:
             return exc.exit_code
-        if worker.stop.is_set() or (not once and worker.stop.wait(interval)):
+        if worker.stop.is_set() or (not once and worker.stop.wait(worker.pause())):
             return 0
         if once:
             return summary.exit_code

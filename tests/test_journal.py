@@ -289,3 +289,18 @@ def test_a_damaged_journal_costs_one_line_not_a_traceback(
     assert asked == first > 0  # nothing reusable: every answer asked again, and the digest repaired
     if damage != "non-JSON row":
         assert err.count("moved it to j.sqlite3.corrupt-") == 1
+def test_the_write_ahead_log_stays_small_over_a_long_run(tmp_path: Path) -> None:
+    """Each answer writes about 8 KiB of pages; a worker journals thousands over weeks. SQLite's default
+    let the log sit at 4 MB; it is folded into the database every 64 pages and cut back once folded."""
+    path = tmp_path / "j.sqlite3"
+    wal = Path(f"{path}-wal")
+    fields = {name: "答" * 200 for name in ANSWER}
+    largest = 0
+    with Journal(path) as journal:
+        for number in range(1500):
+            journal.put(key(paper_id=f"2601.{number:05d}"), fields)
+            largest = max(largest, wal.stat().st_size)
+        journal.checkpoint()
+        assert wal.stat().st_size == 0
+        assert answers_in(journal) == 1500
+    assert largest < 600_000

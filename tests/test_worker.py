@@ -393,3 +393,132 @@ def test_a_worker_pass_over_upstreams_markdown_changes_only_repaired_lines(
         assert all(new.split(": ")[0] == old.split(": ")[0] for old, new in changed)
         repaired += len(changed)
     assert repaired <= 5 * (48 + 1)  # the burst's 48 failed entries and one of the large day
+
+
+def _watch(data: Path, fake: FakeProvider, journal_path: Path, log: list[str], pipeline: Callable[[], None],
+           options: RepairOptions | None = None, interval: float = 0.05) -> int:
+    """`worker --interval` in this (main) thread while `pipeline` drives it from another; SIGTERM ends it."""
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def drive() -> None:
+        try:
+            pipeline()
+        finally:
+            wait_for(lambda: signal.getsignal(signal.SIGTERM) is not handler)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    try:
+        return run_worker(data, options or RepairOptions(), make_client=client_maker(fake),
+                          journal_path=journal_path, prompts=load_prompts(), interval=interval, once=False,
+                          log=log.append, settle=0.0)
+    finally:
+        thread.join()
+
+
+def test_an_outage_after_the_first_answer_pauses_the_worker_said_once_and_it_resumes(
+    corpus_dir: Path, tmp_path: Path, fake: FakeProvider
+) -> None:
+    data = tmp_path / "data"
+    (three,) = copy(corpus_dir, data, THREE)
+    log: list[str] = []
+    tries: list[float] = []
+
+    def pipeline() -> None:
+        wait_for(lambda: any(line.startswith(f"repaired {three}") for line in log))
+        fake.stop()  # the provider goes away: connections are refused
+        (small,) = copy(corpus_dir, data, SMALL)  # the next day arrives during the outage
+        wait_for(lambda: any(line.startswith("provider unavailable") for line in log))
+        time.sleep(1.0)  # several tries, each twice as far apart as the last
+        tries.append(time.monotonic())
+        fake.start()  # back, on the same port
+        wait_for(lambda: any(line.startswith(f"repaired {small}") for line in log))
+
+    code = _watch(data, fake, tmp_path / "j.db", log, pipeline)
+    assert code == 0
+    away = [line for line in log if line.startswith("provider unavailable")]
+    back = [line for line in log if line.startswith("provider answers again")]
+    assert len(away) == 1 and "connection refused" in away[0] and "trying again in 0.05 s" in away[0]
+    assert len(back) == 1 and "asking again for 1 file(s)" in back[0]
+    assert not [line for line in log if line.startswith(("fatal", "failed", f"stopped {data}"))]
+    assert log.index(away[0]) < log.index(back[0]) < len(log) - 1
+    assert not broken(three) and not broken(data / SMALL)
+    assert log[-1] == "stopped by SIGTERM: validated answers are written"
+
+
+def test_files_a_failing_provider_left_broken_are_asked_again_when_it_returns(
+    corpus_dir: Path, tmp_path: Path, journal: Journal
+) -> None:
+    data = tmp_path / "data"
+    (three,) = copy(corpus_dir, data, THREE)
+    victim = sorted(broken(three))[-1]
+    outage = threading.Event()
+    outage.set()
+    plan = FaultPlan(lambda paper, _n, _attempt: Fault.HTTP_503 if paper == victim and outage.is_set() else None)
+    log: list[str] = []
+    with FakeProvider(faults=plan) as fake:
+        worker = Worker(data, RepairOptions(attempts=2), make_client=client_maker(fake), journal=journal,
+                        prompts=load_prompts(), log=log.append, stop=threading.Event(), interval=0.5, patient=True)
+        assert worker.run_pass().exit_code == 1
+        assert log[0].startswith(f"repaired {three}: 2 repaired, 1 failed,")
+        assert log[1].startswith("provider unavailable (provider kept failing: HTTP 503)")
+        assert worker.pause() == 0.5
+        worker.run_pass()  # still down: the file is tried again, quietly, and the next wait doubles
+        worker.run_pass()
+        assert len(log) == 2 and worker.pause() == 2.0
+        assert fake.count(CHAT, status=503) == 6  # 3 tries of 2 attempts
+        outage.clear()
+        assert worker.run_pass().exit_code == 0  # an hour before `retry_failed` would have asked again
+        assert log[2] == f"repaired {three}: 1 repaired, 0 failed, 1 requests, 0 restored, 0 from journal"
+        assert log[3].startswith("provider answers again after ") and worker.pause() == 0.5
+        assert not broken(three)
+
+
+def test_only_a_configuration_error_ends_a_worker_that_has_been_answered(
+    corpus_dir: Path, tmp_path: Path, fake: FakeProvider
+) -> None:
+    data = tmp_path / "data"
+    (three,) = copy(corpus_dir, data, THREE)
+    log: list[str] = []
+
+    def pipeline() -> None:
+        wait_for(lambda: any(line.startswith(f"repaired {three}") for line in log))
+        fake.api_key = "sk-rotated"  # the key was revoked: no pause will fix that
+        copy(corpus_dir, data, SMALL)
+        wait_for(lambda: any(line.startswith("fatal") for line in log), timeout=10)
+
+    def old_key(key: str = fake.api_key) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=0, timeout=10)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=pipeline)
+    thread.start()
+    code = run_worker(data, RepairOptions(), make_client=old_key, journal_path=tmp_path / "j.db",
+                      prompts=load_prompts(), interval=0.05, once=False, log=log.append, settle=0.0)
+    thread.join()
+    assert code == 3 and signal.getsignal(signal.SIGTERM) is handler
+    assert "key" in log[-1].lower() and not [line for line in log if line.startswith("provider unavailable")]
+
+
+def test_a_url_that_never_answered_still_ends_the_worker(corpus_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    copy(corpus_dir, data, THREE)
+    fake = FakeProvider().start()
+    fake.stop()  # a port nothing listens on
+    log: list[str] = []
+    code = run_worker(data, RepairOptions(), make_client=client_maker(fake), journal_path=tmp_path / "j.db",
+                      prompts=load_prompts(), interval=0.05, once=False, log=log.append, settle=0.0)
+    assert code == 3 and "connection refused" in log[-1] and "--base-url" in log[-1]
+
+
+def test_the_journal_log_is_checkpointed_after_each_pass(corpus_dir: Path, tmp_path: Path, fake: FakeProvider) -> None:
+    data = tmp_path / "data"
+    copy(corpus_dir, data, THREE)
+    log: list[str] = []
+    with Journal(tmp_path / "journal.db") as journal:
+        worker = make_worker(data, fake, journal, log)
+        assert worker.run_pass().exit_code == 0 and len(answered(fake)) == 3
+        assert (tmp_path / "journal.db-wal").stat().st_size == 0  # folded into the database
+    with Journal(tmp_path / "journal.db") as journal:
+        assert answers_in(journal) == 3

@@ -132,6 +132,16 @@ def should_retry(exc: BaseException) -> bool:
     return classify(exc) is Kind.TRANSIENT
 
 
+#: How `give_up` names a paper that failed because the provider could not be reached or kept failing.
+CONNECTION_FAILED = "connection failed"
+KEPT_FAILING = "provider kept failing"
+
+
+def outage_reason(reason: str) -> bool:
+    """Whether a failed paper's reason says the provider was away (an outage), not that its answer was bad."""
+    return reason.startswith((CONNECTION_FAILED, KEPT_FAILING))
+
+
 def give_up(exc: Exception, *, paper_id: str | None, attempts: int, requests: int, secret: str | None) -> Exception:
     """What a request the policy gave up on means for the run (the one place this is decided).
 
@@ -148,12 +158,12 @@ def give_up(exc: Exception, *, paper_id: str | None, attempts: int, requests: in
             return ProviderError(fatal_message(exc, secret), status=exc.status_code, requests=requests)
         if isinstance(exc, openai.APIConnectionError):
             return ProviderError(f"the Batch API could not be reached ({type(exc).__name__}); "
-                                 "run the same command again to resume", requests=requests)
+                                 "run the same command again to resume", requests=requests, outage=True)
         return exc
     if isinstance(exc, openai.APIConnectionError):
-        reason = f"connection failed: {type(exc).__name__}"
+        reason = f"{CONNECTION_FAILED}: {type(exc).__name__}"
     elif isinstance(exc, openai.APIStatusError) and classify(exc) is Kind.TRANSIENT:
-        reason = f"provider kept failing: HTTP {exc.status_code}"
+        reason = f"{KEPT_FAILING}: HTTP {exc.status_code}"
     else:
         return exc
     return SummaryError(paper_id, reason, attempts=attempts, usage=Usage(requests=requests))

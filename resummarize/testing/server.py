@@ -53,12 +53,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
-    def __init__(self, provider: FakeProvider) -> None:
+    def __init__(self, provider: FakeProvider, port: int = 0) -> None:
         self.provider = provider
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()
         self.idle = threading.Condition()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup: the fake never talks beyond 127.0.0.1."""
@@ -208,13 +208,16 @@ class FakeProvider:
         self._log: list[RequestRecord] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._port = 0  # kept across stop() and start(): an outage ends where clients still look
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> FakeProvider:
-        """Start serving on a free port (idempotent)."""
+        """Start serving on a free port (idempotent); started again after `stop()`, on the same port, as a
+        provider back from an outage."""
         if self._server is None:
-            self._server = _Server(self)
+            self._server = _Server(self, self._port)
+            self._port = self._server.server_port
             serve = functools.partial(self._server.serve_forever, poll_interval=0.02)
             self._thread = threading.Thread(target=serve, name="fake-openai", daemon=True)
             self._thread.start()
@@ -239,9 +242,10 @@ class FakeProvider:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        """The port it serves on (or served on, while stopped)."""
+        if not self._port:
             raise UsageError("FakeProvider is not running: use start() or a `with` block")
-        return self._server.server_port
+        return self._port
 
     @property
     def base_url(self) -> str:
