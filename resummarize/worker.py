@@ -34,9 +34,9 @@ from resummarize.errors import InputError, ProviderError, RunStopped, UsageError
 from resummarize.journal import Journal
 from resummarize.language import Language, resolve
 from resummarize.lock import file_lock
+from resummarize.outage import OutageWatch
 from resummarize.plan import PlannedFile
 from resummarize.provider.prompts import PromptSet
-from resummarize.provider.retry import outage_reason
 from resummarize.report import RepairReport
 from resummarize.writer import open_writers, write_atomic
 
@@ -49,9 +49,6 @@ SETTLE = 5.0
 RACY_NS = 2_000_000_000
 #: Watch mode asks again for entries a flaky model failed after this long, not every pass.
 RETRY_FAILED = 3600.0
-#: The longest pause between two tries while the provider is away (the first pause is the interval, and
-#: each failed try doubles it): an hour-long outage costs a dozen tries, and its end is seen within minutes.
-OUTAGE_CAP = 300.0
 
 Log = Callable[[str], None]
 
@@ -67,19 +64,6 @@ class Signature:
 
 
 Fingerprint = tuple[Signature, ...]
-
-
-@dataclass
-class Outage:
-    """The provider stopped answering after it had answered: the worker pauses instead of ending."""
-
-    reason: str
-    since: float  # monotonic
-    tries: int = 1
-
-    def pause(self, interval: float) -> float:
-        """The wait before the next try: the interval, doubled on each failed try, up to `OUTAGE_CAP`."""
-        return float(min(interval * 2.0 ** (self.tries - 1), max(interval, OUTAGE_CAP)))
 
 
 def observe(path: Path, previous: Signature | None = None) -> Signature | None:
@@ -155,24 +139,16 @@ class Worker:
         self.stop = stop
         self.settle = settle
         self.retry_failed = retry_failed
-        self.interval = interval
-        #: Watch mode: an outage after the provider has answered pauses the worker instead of ending it.
-        self.patient = patient
-        self.answered = False  # has the provider answered this worker yet?
-        self.outage: Outage | None = None
-        self.stalled: set[Path] = set()  # files the outage left failing, asked again when it ends
+        #: Watch mode (`patient`): an outage after the provider has answered pauses the worker.
+        self.weather = OutageWatch(log, interval=interval, patient=patient)
         self.seen: dict[Path, Fingerprint] = {}
         self.retry_at: dict[Path, float] = {}  # files left with failed entries, by monotonic time
         self.preferred = options.settings.preferred_language()
         self.told_empty = False
 
-    def pause(self) -> float:
-        """How long to wait before the next pass: the interval, or longer while the provider is away."""
-        return self.interval if self.outage is None else self.outage.pause(self.interval)
-
     def run_pass(self) -> PassSummary:
         """One look at the folder; raises RunStopped when the provider refuses the configuration (or the
-        journal cannot be written). An outage (see `Outage`) ends the pass early without raising."""
+        journal cannot be written). An outage (see `OutageWatch`) ends the pass early without raising."""
         listing = list(iter_digest_paths([self.folder], require=False))
         if not listing and not self.seen and not self.told_empty:
             self.told_empty = True
@@ -238,9 +214,10 @@ class Worker:
                 try:
                     await self._one(path, client, targets.get(path, []), summary)
                 except ProviderError as exc:
-                    if not self._weather(exc):
+                    if not self.weather.excuses(exc):
                         raise
-                    self._away(path, str(exc))
+                    self.weather.away(path, str(exc))
+                    self.retry_at[path] = time.monotonic()  # due at the next try
                     break  # the files after it wait for the provider too
         finally:
             if client is not None:
@@ -278,7 +255,7 @@ class Worker:
                                   prompts=self.prompts, on_file=plan, on_wait=self.log,
                                   stop=self.stop)
         except RunStopped as exc:
-            weather = self._weather(exc)
+            weather = self.weather.excuses(exc)
             if isinstance(exc.report, RepairReport):
                 self._done(path, exc.report, restored, markdown, summary, quiet=weather)
             if not weather:
@@ -286,41 +263,10 @@ class Worker:
             raise
         self._done(path, report, restored, markdown, summary)
 
-    def _weather(self, exc: BaseException) -> bool:
-        """An outage to wait out rather than a configuration to refuse: only in watch mode, and only once
-        the provider has answered this worker (before that, nothing listening is a wrong URL)."""
-        return self.patient and self.answered and isinstance(exc, ProviderError) and exc.outage
-
-    def _away(self, path: Path, reason: str) -> None:
-        """The provider failed `path`: pause (said once), and ask for the file again when it is back."""
-        self.stalled.add(path)
-        self.retry_at[path] = time.monotonic()  # due at the next try
-        if self.outage is not None:
-            self.outage.tries += 1
-            return
-        self.outage = Outage(reason, time.monotonic())
-        self.log(f"provider unavailable ({reason}): pausing; trying again in {self.pause():g} s, then twice as "
-                 f"long each time up to {max(self.interval, OUTAGE_CAP):g} s")
-
-    def _back(self) -> None:
-        """The provider answers again: say so, and ask again for every file the outage left failing."""
-        if self.outage is None:
-            return
-        waited = time.monotonic() - self.outage.since
-        self.log(f"provider answers again after {waited:.0f} s ({self.outage.tries} tries); asking again for "
-                 f"{len(self.stalled)} file(s) the outage left failing")
-        for path in self.stalled:
-            self.retry_at[path] = time.monotonic()
-        self.outage = None
-        self.stalled.clear()
-
     def _done(self, path: Path, report: RepairReport, restored: set[str], markdown: list[Path],
               summary: PassSummary, *, quiet: bool = False) -> None:
         summary.files += 1
-        answered = any(e.status == "repaired" and e.attempts > 0 for e in report.entries)
-        away = next((e.error for e in report.entries if e.error and outage_reason(e.error)), None)
-        self.answered = self.answered or answered
-        if not (quiet or (away and not answered and self.outage)):  # an outage is told once, not per try
+        if not (quiet or self.weather.repeated(report)):  # an outage is told once, not on every try
             self.log(_describe(path, report, restored, self.options.dry_run))
         if self.options.dry_run:
             summary.failed += report.totals.needs_repair
@@ -330,10 +276,8 @@ class Worker:
             self.retry_at[path] = time.monotonic() + self.retry_failed
         else:
             self.retry_at.pop(path, None)
-        if away and self.patient and self.answered:
-            self._away(path, away)
-        elif answered:
-            self._back()
+        for due in set() if quiet else self.weather.heard(path, report):  # a quiet stop is the caller's to judge
+            self.retry_at[due] = time.monotonic()
         if not report.written:
             return
         self.seen[path] = self._fingerprint(path) or ()
@@ -435,7 +379,7 @@ def _loop(worker: Worker, once: bool) -> int:
             summary = worker.run_pass()
         except RunStopped as exc:
             return exc.exit_code
-        if worker.stop.is_set() or (not once and worker.stop.wait(worker.pause())):
+        if worker.stop.is_set() or (not once and worker.stop.wait(worker.weather.pause())):
             return 0
         if once:
             return summary.exit_code

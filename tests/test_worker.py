@@ -400,6 +400,11 @@ def _watch(data: Path, fake: FakeProvider, journal_path: Path, log: list[str], p
     """`worker --interval` in this (main) thread while `pipeline` drives it from another; SIGTERM ends it."""
     handler = signal.getsignal(signal.SIGTERM)
 
+    url = fake.base_url  # kept through an outage, as a user's --base-url is
+
+    def client(url: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(api_key=fake.api_key, base_url=url, max_retries=0, timeout=10)
+
     def drive() -> None:
         try:
             pipeline()
@@ -410,7 +415,7 @@ def _watch(data: Path, fake: FakeProvider, journal_path: Path, log: list[str], p
     thread = threading.Thread(target=drive)
     thread.start()
     try:
-        return run_worker(data, options or RepairOptions(), make_client=client_maker(fake),
+        return run_worker(data, options or RepairOptions(), make_client=lambda: client(url),
                           journal_path=journal_path, prompts=load_prompts(), interval=interval, once=False,
                           log=log.append, settle=0.0)
     finally:
@@ -463,15 +468,15 @@ def test_files_a_failing_provider_left_broken_are_asked_again_when_it_returns(
         assert worker.run_pass().exit_code == 1
         assert log[0].startswith(f"repaired {three}: 2 repaired, 1 failed,")
         assert log[1].startswith("provider unavailable (provider kept failing: HTTP 503)")
-        assert worker.pause() == 0.5
+        assert worker.weather.pause() == 0.5
         worker.run_pass()  # still down: the file is tried again, quietly, and the next wait doubles
         worker.run_pass()
-        assert len(log) == 2 and worker.pause() == 2.0
+        assert len(log) == 2 and worker.weather.pause() == 2.0
         assert fake.count(CHAT, status=503) == 6  # 3 tries of 2 attempts
         outage.clear()
         assert worker.run_pass().exit_code == 0  # an hour before `retry_failed` would have asked again
         assert log[2] == f"repaired {three}: 1 repaired, 0 failed, 1 requests, 0 restored, 0 from journal"
-        assert log[3].startswith("provider answers again after ") and worker.pause() == 0.5
+        assert log[3].startswith("provider answers again after ") and worker.weather.pause() == 0.5
         assert not broken(three)
 
 
@@ -505,9 +510,14 @@ def test_a_url_that_never_answered_still_ends_the_worker(corpus_dir: Path, tmp_p
     data = tmp_path / "data"
     copy(corpus_dir, data, THREE)
     fake = FakeProvider().start()
+    url = fake.base_url
     fake.stop()  # a port nothing listens on
+
+    def nobody() -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(api_key="sk-test", base_url=url, max_retries=0, timeout=10)
+
     log: list[str] = []
-    code = run_worker(data, RepairOptions(), make_client=client_maker(fake), journal_path=tmp_path / "j.db",
+    code = run_worker(data, RepairOptions(), make_client=nobody, journal_path=tmp_path / "j.db",
                       prompts=load_prompts(), interval=0.05, once=False, log=log.append, settle=0.0)
     assert code == 3 and "connection refused" in log[-1] and "--base-url" in log[-1]
 
