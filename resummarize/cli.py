@@ -172,6 +172,9 @@ def _repair_only_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", action="store_true",
                    help="use the Batch API (half price, slower); rerunning the same command resumes the batch")
     p.add_argument("--wait", action="store_true", help="with --batch: poll until the batch is done")
+    p.add_argument("--finish-live", action="store_true",
+                   help="with --batch: ask live, at full price, what the batch left unanswered (a failed or "
+                        "expired batch, error lines); without it the run stops with the price (exit 1)")
     p.add_argument("--poll-interval", type=_positive_float, default=30.0, metavar="S",
                    help="with --batch --wait: seconds between polls (default 30)")
 
@@ -299,6 +302,7 @@ def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
         out=getattr(args, "out", None),
         backup=args.backup, restore_missing=args.restore_missing, batch=getattr(args, "batch", False),
         wait=getattr(args, "wait", False), poll_interval=getattr(args, "poll_interval", 30.0),
+        finish_live=getattr(args, "finish_live", False),
         report=getattr(args, "report", None), wait_for_lock=not getattr(args, "no_wait", False),
         prices={args.model: args.price} if args.price else {},
     )

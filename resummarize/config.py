@@ -72,6 +72,8 @@ class RepairOptions(BaseModel):
     batch: bool = False
     wait: bool = False
     poll_interval: float = 30.0
+    #: What a batch leaves unanswered is asked live (full price) only when the user allows it.
+    finish_live: bool = False
     #: Write the JSON report here, also when a fatal provider error stops the run.
     report: Path | None = None
     #: A file another run holds the lock of is waited for; False leaves it out of this run (`--no-wait`).

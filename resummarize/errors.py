@@ -136,6 +136,13 @@ class ValidationFailure(ValueError):
         super().__init__("; ".join(problems))
 
 
+class BatchUnfinished(RunStopped):
+    """A batch left questions unanswered (it failed or expired, or lines errored) and the user did not
+    allow asking them live at full price: what the batch answered is written, the rest waits, exit 1."""
+
+    exit_code = 1
+
+
 class BatchPending(ResummarizeError):
     """A Batch API run the provider has not finished: nothing is lost, the same command picks it up."""
 

@@ -77,9 +77,13 @@ class ReportTotals(BaseModel):
     needs_repair: int = 0
     repaired: int = 0
     failed: int = 0
+    #: Live requests sent; Batch API lines are counted apart (`batch_lines`, of which `batch_errors` were
+    #: in the batch's error file), and the tokens of both add up in the token counts.
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    batch_lines: int = 0
+    batch_errors: int = 0
 
     def add(self, usage: Usage) -> None:
         self.requests += usage.requests
@@ -140,7 +144,8 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
         rows += [
             ("repaired", f"{t.repaired} ({report.cached} from journal)"),
             ("failed", str(t.failed)),
-            ("requests", str(t.requests)),
+            *([("batch lines", f"{t.batch_lines} ({t.batch_errors} in the error file)")] if t.batch_lines else []),
+            ("live requests" if t.batch_lines else "requests", str(t.requests)),
             ("prompt tokens", f"{t.prompt_tokens:,}"),
             ("completion tokens", f"{t.completion_tokens:,}"),
             ("files written", str(len(report.written))),

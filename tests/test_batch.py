@@ -19,14 +19,16 @@ from resummarize.batch import (
     custom_id,
     work_identity,
 )
+from resummarize.cli import main
 from resummarize.config import RepairOptions, Settings
 from resummarize.cost import estimate_cost, price
 from resummarize.engine import repair
-from resummarize.errors import BatchPending, ProviderError
+from resummarize.errors import BatchPending, BatchUnfinished, ProviderError
 from resummarize.journal import Journal
 from resummarize.plan import Job, prepare, scan_paths
 from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport, ReportTotals
+from resummarize.testing.batches import BatchSettings
 from resummarize.testing.server import FakeProvider, FaultPlan
 
 OLD = "2025-03-20_AI_enhanced_Chinese.jsonl"  # old schema (`task`): 8 entries to repair, 4 distinct papers
@@ -42,8 +44,8 @@ async def connect() -> AsyncIterator[Connect]:
     """Real SDK clients (no SDK retries) for a fake provider; closed after the test."""
     clients: list[openai.AsyncOpenAI] = []
 
-    def make(fake: FakeProvider, key: str = "sk-test") -> openai.AsyncOpenAI:
-        client = openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=0, timeout=5.0)
+    def make(fake: FakeProvider, key: str = "sk-test", timeout: float = 5.0) -> openai.AsyncOpenAI:
+        client = openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=0, timeout=timeout)
         clients.append(client)
         return client
 
@@ -80,6 +82,11 @@ async def batch(folder: Path, client: openai.AsyncOpenAI, journal: Journal, *, w
                         journal=journal, prompts=load_prompts())
 
 
+def uploads(fake: FakeProvider) -> int:
+    """Input files uploaded to the fake."""
+    return sum(1 for r in fake.requests if (r.method, r.path) == ("POST", "/v1/files"))
+
+
 async def uploaded(client: openai.AsyncOpenAI, batch_id: str) -> list[dict[str, Any]]:
     """The input file a batch was created from, as the provider stored it."""
     stored = await client.batches.retrieve(batch_id)
@@ -97,7 +104,8 @@ async def test_corpus_one_batch_then_reruns_are_free(corpus_dir: Path, tmp_path:
         assert state is not None and state[1] == DONE
         assert (report.totals.needs_repair, report.totals.repaired, report.totals.failed) == (72, 72, 0)
         lines = len(await uploaded(connect(fake), state[0]))
-        assert report.totals.requests == lines < 72  # a paper present in two files is asked once
+        assert report.totals.batch_lines == lines < 72  # a paper present in two files is asked once
+        assert (report.totals.requests, report.totals.batch_errors) == (0, 0)  # no live request
         assert report.totals.prompt_tokens > 0 and report.totals.completion_tokens > 0
         assert needs_repair(folder) == 0
 
@@ -157,47 +165,127 @@ async def test_pending_then_wait_finishes_the_same_batch(
         with pytest.raises(BatchPending) as pending:
             await batch(folder, connect(fake), journal, wait=False)
         assert (folder / FEW).read_bytes() == original  # nothing written while the batch runs
-        assert journal.batch(work_identity(jobs_of(folder))) == (pending.value.batch_id, "in_progress")
+        status = pending.value.status  # the fake validates for the first tenth of its delay, then runs
+        assert journal.batch(work_identity(jobs_of(folder))) == (pending.value.batch_id, status)
         report = await batch(folder, connect(fake), journal, wait=True)
         assert fake.batches == 1 and fake.count(CHAT) == 0
-    assert pending.value.exit_code == 1 and pending.value.status == "in_progress"
-    assert str(pending.value) == (f"batch {pending.value.batch_id} is in_progress: run the same command again "
+    assert pending.value.exit_code == 1 and status in ("validating", "in_progress")
+    assert str(pending.value) == (f"batch {pending.value.batch_id} is {status}: run the same command again "
                                   "later (or add --wait)")
     assert (report.totals.repaired, report.totals.failed) == (3, 0)
     assert needs_repair(folder) == 0
 
 
 @pytest.mark.parametrize("outcome", ["failed", "expired"])
-async def test_failed_or_expired_batch_falls_back_live(
+async def test_a_failed_or_expired_batch_stops_with_the_live_price_instead_of_going_live(
     outcome: str, corpus_dir: Path, tmp_path: Path, connect: Connect
 ) -> None:
     folder = copy(corpus_dir, tmp_path / "a", [FEW, OLD])
-    with FakeProvider(batch_outcome=outcome) as fake, Journal(tmp_path / "j.sqlite3") as journal:
-        report = await batch(folder, connect(fake), journal)
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    settings = BatchSettings(outcome=outcome, seed=1)
+    with FakeProvider(batch=settings) as fake, Journal(tmp_path / "j.sqlite3") as journal:
+        with pytest.raises(BatchUnfinished) as stopped:
+            await batch(folder, connect(fake), journal)
+        assert fake.count(CHAT) == 0 and fake.batches == 1  # nothing went live
+        after = {path.name: path.read_bytes() for path in folder.iterdir()}
+        with pytest.raises(BatchUnfinished):  # a rerun says the same, and creates nothing
+            await batch(folder, connect(fake), journal)
+        assert fake.count(CHAT) == 0 and fake.batches == 1
+        report = await batch(folder, connect(fake), journal, finish_live=True)  # the user allows it
         live = fake.count(CHAT)
-        fake.reset_log()
-        rerun = await batch(copy(corpus_dir, tmp_path / "b", [FEW, OLD]), connect(fake), journal)
-        assert fake.count() == 0 and fake.batches == 1
-    # A failed batch ran nothing: every question goes live (once); an expired one ran half its lines.
-    assert live == (QUESTIONS if outcome == "failed" else QUESTIONS - QUESTIONS // 2)
-    assert (report.totals.repaired, report.totals.failed) == (11, 0)
-    assert report.totals.requests == QUESTIONS
+    message, first = str(stopped.value), stopped.value.report
+    assert stopped.value.exit_code == 1 and isinstance(first, RepairReport)
+    assert re.search(rf"batch batch_\w+ ended {outcome}", message) and "--finish-live" in message
+    assert re.search(r"asking them live would cost about \$0\.\d{4} \(~[\d,]+ prompt", message)
+    found = re.search(r"(\d+) question\(s\)", message)
+    assert found is not None
+    unanswered = int(found.group(1))
+    if outcome == "failed":
+        assert "token_limit_exceeded: Enqueued token limit reached" in message and unanswered == QUESTIONS
+        assert after == before
+    else:
+        assert f"{unanswered} line(s) in its error file" in message and 0 < unanswered < QUESTIONS
+        assert first.totals.repaired > 0 and after != before  # what the batch did answer is written
+    assert first.totals.requests == 0 and first.totals.failed > 0
+    assert live == unanswered and report.totals.requests == unanswered  # finished live, once each
     assert needs_repair(folder) == 0
-    assert (rerun.cached, rerun.totals.requests) == (11, 0)  # batch and live answers were both journaled
 
 
-async def test_bad_lines_go_live(corpus_dir: Path, tmp_path: Path, connect: Connect) -> None:
+async def test_error_lines_count_apart_and_go_live_only_when_allowed(
+    corpus_dir: Path, tmp_path: Path, connect: Connect
+) -> None:
+    folder = copy(corpus_dir, tmp_path / "a")
+    with FakeProvider(batch=BatchSettings(error_rate=0.3)) as fake, Journal(tmp_path / "j.sqlite3") as journal:
+        with pytest.raises(BatchUnfinished) as stopped:
+            await batch(folder, connect(fake), journal)
+        assert fake.count(CHAT) == 0
+        report = await batch(folder, connect(fake), journal, finish_live=True)
+        assert fake.batches == 1
+    first = stopped.value.report
+    assert isinstance(first, RepairReport)
+    lines, errors = first.totals.batch_lines, first.totals.batch_errors
+    assert 0 < errors < lines and first.totals.requests == 0
+    assert f"{errors} line(s) in its error file" in str(stopped.value)
+    # The rerun reads no batch again: its live requests are the error lines' questions, counted apart.
+    assert (report.totals.batch_lines, report.totals.requests) == (0, errors)
+    assert first.totals.repaired + report.totals.repaired == 72 and needs_repair(folder) == 0
+
+
+async def test_bad_lines_go_live_when_allowed(corpus_dir: Path, tmp_path: Path, connect: Connect) -> None:
     folder = copy(corpus_dir, tmp_path / "a", [FEW, OLD])
     papers = [job.entry.id for job in jobs_of(folder)]
     faults = dict(zip(papers, [["wrong_language"], ["placeholder"], ["http_500"], ["refusal"]], strict=False))
     with FakeProvider(faults=FaultPlan.per_paper(faults)) as fake, Journal(tmp_path / "j.sqlite3") as journal:
-        report = await batch(folder, connect(fake), journal)
+        report = await batch(folder, connect(fake), journal, finish_live=True)
         live = [r.paper_id or "" for r in fake.requests if r.path == CHAT]
         assert fake.batches == 1
     assert sorted(live) == sorted(faults)  # exactly the four bad lines, once each
     assert (report.totals.repaired, report.totals.failed) == (11, 0)
-    assert report.totals.requests == QUESTIONS + 4
+    assert (report.totals.batch_lines, report.totals.batch_errors, report.totals.requests) == (QUESTIONS, 1, 4)
     assert needs_repair(folder) == 0
+
+
+@pytest.mark.parametrize("idempotency", [False, True])
+async def test_a_lost_create_reply_makes_one_batch(
+    idempotency: bool, corpus_dir: Path, tmp_path: Path, connect: Connect
+) -> None:
+    folder = copy(corpus_dir, tmp_path / "a", [FEW])
+    settings = BatchSettings(create_delay=1.0, idempotency=idempotency)
+    with FakeProvider(batch=settings) as fake, Journal(tmp_path / "j.sqlite3") as journal:
+        report = await batch(folder, connect(fake, timeout=0.4), journal)
+        creates = [r for r in fake.requests if (r.method, r.path) == ("POST", "/v1/batches")]
+        assert fake.batches == 1 and uploads(fake) == 1 and fake.count(CHAT) == 0
+    keys = {r.headers.get("idempotency-key") for r in creates}
+    assert len(keys) == 1 and str(keys.pop()).startswith("resummarize-")  # the same key on every try
+    assert report.totals.repaired == 3 and needs_repair(folder) == 0
+
+
+async def test_a_run_killed_before_the_create_reply_is_resumed_by_the_next_run(
+    corpus_dir: Path, tmp_path: Path, connect: Connect
+) -> None:
+    folder = copy(corpus_dir, tmp_path / "a", [FEW])
+    with FakeProvider(batch=BatchSettings(create_delay=1.0)) as fake:
+        with Journal(tmp_path / "first.sqlite3") as journal, pytest.raises(ProviderError):
+            await batch(folder, connect(fake, timeout=0.4), journal, attempts=1)  # gives up: as if killed
+        assert fake.batches == 1
+        with Journal(tmp_path / "second.sqlite3") as journal:  # not even the journal knows of it
+            report = await batch(folder, connect(fake), journal)
+        assert fake.batches == 1 and uploads(fake) == 1 and fake.count(CHAT) == 0
+    assert report.totals.repaired == 3
+
+
+async def test_a_failed_batch_found_at_the_provider_is_named_not_paid_again(
+    corpus_dir: Path, tmp_path: Path, connect: Connect
+) -> None:
+    folder = copy(corpus_dir, tmp_path / "a", [FEW])
+    with FakeProvider(batch_outcome="failed") as fake:
+        with Journal(tmp_path / "first.sqlite3") as journal, pytest.raises(BatchUnfinished) as first:
+            await batch(folder, connect(fake), journal)
+        with Journal(tmp_path / "second.sqlite3") as journal, pytest.raises(BatchUnfinished) as second:
+            await batch(folder, connect(fake), journal)
+        assert fake.batches == 1 and fake.count(CHAT) == 0
+    batch_id = re.search(r"batch (batch_\w+) ended failed", str(first.value))
+    assert batch_id is not None and batch_id.group(1) in str(second.value)
 
 
 async def test_crash_after_create_resumes_the_journaled_batch(
@@ -246,7 +334,7 @@ async def test_rejected_key_stops_before_any_batch(corpus_dir: Path, tmp_path: P
     with FakeProvider() as fake, Journal(tmp_path / "j.sqlite3") as journal:
         with pytest.raises(ProviderError) as stopped:
             await batch(folder, connect(fake, key="sk-wrong"), journal)
-        assert fake.batches == 0 and fake.count() == 1  # the upload, refused
+        assert fake.batches == 0 and fake.count() == 1  # the look for an earlier batch, refused
     assert stopped.value.exit_code == 3 and stopped.value.status == 401
     assert "API key" in str(stopped.value) and "sk-wrong" not in str(stopped.value)
     assert isinstance(stopped.value.report, RepairReport)
@@ -293,3 +381,19 @@ def test_cost_note_compares_live_and_batch() -> None:
     assert (priced.live_usd, priced.batch_usd) == (pytest.approx(0.106), pytest.approx(0.053))
     assert price("gpt-4o-mini-2024-07-18") == (0.15, 0.60) and price("openai/gpt-4o") == (2.50, 10.00)
     assert price("gpt-4o-audio") == (2.50, 10.00) and price("o3") is None
+
+
+def test_the_cli_stops_with_one_line_and_finishes_live_when_told(
+    corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = copy(corpus_dir, tmp_path / "a", [FEW])
+    with FakeProvider(batch_outcome="failed") as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        argv = ["repair", str(folder), "--batch", "--wait", "--poll-interval", "0.05", "--cache", str(tmp_path / "j")]
+        assert main(argv) == 1 and fake.count(CHAT) == 0
+        stopped = capsys.readouterr().err.splitlines()
+        assert main([*argv, "--finish-live"]) == 0 and fake.count(CHAT) == 3
+    errors = [line for line in stopped if line.startswith("resummarize: error:")]
+    assert len(errors) == 1 and "ended failed (token_limit_exceeded" in errors[0] and "--finish-live" in errors[0]
+    assert not any("Traceback" in line for line in stopped)

@@ -521,44 +521,153 @@ def test_batch_completes_with_per_line_faults(fake_openai_factory: Any, connect:
     fake = fake_openai_factory(faults=FaultPlan.per_paper({"2601.00002": ["http_503"]}), batch_delay=1.0)
     client = connect(fake)
     batch = _run_batch(client, _batch_input(papers))
-    assert client.batches.retrieve(batch.id).status == "in_progress"
-    wait_for(lambda: client.batches.retrieve(batch.id).status != "in_progress")
+    wait_for(lambda: client.batches.retrieve(batch.id).status not in ("validating", "in_progress", "finalizing"))
     done = client.batches.retrieve(batch.id)
-    assert done.status == "completed" and done.completed_at is not None
-    assert done.request_counts is not None and (done.request_counts.total, done.request_counts.failed) == (
-        3,
-        1,
-    )
+    assert done.status == "completed" and done.completed_at is not None and done.finalizing_at is not None
+    assert done.request_counts is not None and (done.request_counts.total, done.request_counts.failed) == (3, 1)
     output = _lines(client, done.output_file_id)
-    assert [line["custom_id"] for line in output] == ["req-2601.00001", "req-2601.00003"]
+    assert sorted(line["custom_id"] for line in output) == ["req-2601.00001", "req-2601.00003"]
     first = ChatCompletion.model_validate(output[0]["response"]["body"])
     assert json.loads(_content(first))["tldr"].startswith("The paper") and output[0]["response"]["status_code"] == 200
     [error] = _lines(client, done.error_file_id)
     assert error["custom_id"] == "req-2601.00002" and error["response"]["status_code"] == 503
+    assert error["error"] is None  # the HTTP error is in `response`, as the service writes it
     assert fake.batches == 1
 
 
-def test_batch_expires_half_way(fake_openai_factory: Any, connect: Connect) -> None:
-    client = connect(fake_openai_factory(batch_outcome="expired"))
-    batch = client.batches.retrieve(_run_batch(client, _batch_input(["a1", "a2", "a3", "a4"])).id)
+def test_a_batch_walks_the_documented_statuses_and_counts_its_progress(
+    fake_openai_factory: Any, connect: Connect
+) -> None:
+    """[guide] validating -> in_progress -> finalizing -> completed; request_counts grow while it runs."""
+    papers = [f"2601.{n:05d}" for n in range(40)]
+    client = connect(fake_openai_factory(batch_delay=1.5))
+    batch = _run_batch(client, _batch_input(papers))
+    statuses: list[str] = []
+    done: list[int] = []
+    while not statuses or statuses[-1] != "completed":
+        seen = client.batches.retrieve(batch.id)
+        if not statuses or statuses[-1] != seen.status:
+            statuses.append(seen.status)
+        assert seen.request_counts is not None
+        done.append(seen.request_counts.completed)
+        time.sleep(0.02)
+    assert statuses[0] == "validating" and statuses[-2:] == ["finalizing", "completed"] and "in_progress" in statuses
+    assert done == sorted(done) and any(0 < n < 40 for n in done) and done[-1] == 40
+    output = [line["custom_id"] for line in _lines(client, client.batches.retrieve(batch.id).output_file_id)]
+    assert sorted(output) == sorted(f"req-{p}" for p in papers) and output != [f"req-{p}" for p in papers]
+
+
+def test_an_expired_batch_keeps_an_arbitrary_part_and_names_the_rest(
+    fake_openai_factory: Any, connect: Connect
+) -> None:
+    papers = [f"a{n}" for n in range(30)]
+    client = connect(fake_openai_factory(batch=testing.BatchSettings(outcome="expired", seed=3)))
+    batch = client.batches.retrieve(_run_batch(client, _batch_input(papers)).id)
     assert batch.status == "expired" and batch.expired_at is not None
-    assert [line["custom_id"] for line in _lines(client, batch.output_file_id)] == ["req-a1", "req-a2"]
+    done = [line["custom_id"] for line in _lines(client, batch.output_file_id)]
     errors = _lines(client, batch.error_file_id)
-    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [
-        ("req-a3", "batch_expired"),
-        ("req-a4", "batch_expired"),
-    ]
+    assert sorted(done + [e["custom_id"] for e in errors]) == sorted(f"req-{p}" for p in papers)
+    assert done != [f"req-{p}" for p in papers[: len(done)]]  # not the first lines in order
+    assert {(e["error"]["code"], e["response"]) for e in errors} == {("batch_expired", None)}
+    assert batch.request_counts is not None and batch.request_counts.completed == len(done)
+
+
+def test_an_error_rate_puts_server_errors_in_the_error_file(fake_openai_factory: Any, connect: Connect) -> None:
+    papers = [f"b{n}" for n in range(100)]
+    client = connect(fake_openai_factory(batch=testing.BatchSettings(error_rate=0.3)))
+    batch = client.batches.retrieve(_run_batch(client, _batch_input(papers)).id)
+    errors = _lines(client, batch.error_file_id)
+    assert batch.status == "completed" and 20 <= len(errors) <= 40
+    assert {e["response"]["status_code"] for e in errors} == {500}
+    assert len(_lines(client, batch.output_file_id)) == 100 - len(errors)
+
+
+def _line(custom_id: str, model: str = MODEL, url: str = "/v1/chat/completions") -> dict[str, Any]:
+    return {"custom_id": custom_id, "method": "POST", "url": url,
+            "body": {"model": model, "messages": messages(paper="x")}}
+
+
+@pytest.mark.parametrize(("lines", "code", "line"), [
+    ([_line("a"), _line("a")], "duplicate_custom_id", 2),
+    ([_line("a"), _line("b", url="/v1/embeddings")], "mismatched_endpoint", 2),
+    ([_line("a"), _line("b", model="gpt-4o")], "mismatched_model", 2),
+    ([_line("a"), {"custom_id": "b"}], "missing_required_parameter", 2),
+])
+def test_batch_input_is_validated_as_documented(
+    lines: list[dict[str, Any]], code: str, line: int, fake_openai_factory: Any, connect: Connect
+) -> None:
+    client = connect(fake_openai_factory())
+    data = "".join(json.dumps(item) + "\n" for item in lines).encode()
+    batch = client.batches.retrieve(_run_batch(client, data).id)
+    assert batch.status == "failed" and batch.errors is not None and batch.errors.data
+    assert [(e.code, e.line) for e in batch.errors.data] == [(code, line)]
+    assert batch.output_file_id is None and batch.failed_at is not None
+
+
+def test_files_and_create_refuse_what_the_reference_refuses(fake_openai_factory: Any, connect: Connect) -> None:
+    client = connect(fake_openai_factory())
+    with pytest.raises(openai.BadRequestError, match="purpose"):
+        client.files.create(file=("in.jsonl", b"{}\n"), purpose="nonsense")  # type: ignore[arg-type]
+    other = client.files.create(file=("in.jsonl", _batch_input(["a"])), purpose="user_data")
+    with pytest.raises(openai.BadRequestError, match="purpose"):
+        client.batches.create(input_file_id=other.id, endpoint="/v1/chat/completions", completion_window="24h")
+    stored = client.files.create(file=("in.jsonl", _batch_input(["a"])), purpose="batch")
+    with pytest.raises(openai.BadRequestError, match="metadata"):
+        client.batches.create(input_file_id=stored.id, endpoint="/v1/chat/completions", completion_window="24h",
+                              metadata={f"k{n}": "v" for n in range(17)})
+    assert [f.id for f in client.files.list(purpose="batch")] == [stored.id]
+
+
+def test_cancel_ends_a_running_batch_with_what_it_ran(fake_openai_factory: Any, connect: Connect) -> None:
+    """[batch-ref] cancel: cancelling, then cancelled with partial results; an ended batch cannot be."""
+    client = connect(fake_openai_factory(batch_delay=2.0))
+    batch = _run_batch(client, _batch_input([f"c{n}" for n in range(20)]))
+    wait_for(lambda: client.batches.retrieve(batch.id).status == "in_progress")
+    time.sleep(0.5)
+    assert client.batches.cancel(batch.id).status == "cancelling"
+    ended = client.batches.retrieve(batch.id)
+    assert ended.status == "cancelled" and ended.cancelled_at is not None and ended.cancelling_at is not None
+    done = _lines(client, ended.output_file_id) if ended.output_file_id else []
+    errors = _lines(client, ended.error_file_id)
+    assert len(done) + len(errors) == 20 and 0 < len(errors) < 20
+    assert {e["error"]["code"] for e in errors} == {"batch_cancelled"}
+    with pytest.raises(openai.ConflictError):
+        client.batches.cancel(batch.id)
+
+
+def test_batches_are_listed_newest_first_page_by_page(fake_openai_factory: Any, connect: Connect) -> None:
+    client = connect(fake_openai_factory())
+    made = [_run_batch(client, _batch_input([f"d{n}"])).id for n in range(5)]
+    first = client.batches.list(limit=2)
+    assert [b.id for b in first.data] == made[::-1][:2] and first.has_more
+    assert [b.id for b in client.batches.list(limit=2)] == made[::-1]  # the SDK follows `after`
+    with pytest.raises(openai.BadRequestError):
+        client.batches.list(limit=101)
+
+
+def test_a_slow_create_creates_the_batch_all_the_same(fake_openai_factory: Any, connect: Connect) -> None:
+    fake = fake_openai_factory(batch=testing.BatchSettings(create_delay=1.0))
+    client = connect(fake, timeout=0.3)
+    stored = client.files.create(file=("in.jsonl", _batch_input(["e1"])), purpose="batch")
+    with pytest.raises(openai.APITimeoutError):
+        client.batches.create(input_file_id=stored.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert fake.batches == 1  # the reply was lost, not the batch
+    keyed = connect(fake_openai_factory(batch=testing.BatchSettings(idempotency=True)))
+    again = keyed.files.create(file=("in.jsonl", _batch_input(["e1"])), purpose="batch")
+    ids = {keyed.batches.create(input_file_id=again.id, endpoint="/v1/chat/completions", completion_window="24h",
+                                extra_headers={"Idempotency-Key": "k1"}).id for _ in range(2)}
+    assert len(ids) == 1
 
 
 def test_batch_fails(fake_openai_factory: Any, connect: Connect) -> None:
     client = connect(fake_openai_factory(batch_outcome="failed"))
     batch = client.batches.retrieve(_run_batch(client, _batch_input(["a1"])).id)
     assert batch.status == "failed" and batch.errors is not None and batch.errors.data
-    assert batch.output_file_id is None
+    assert batch.errors.data[0].code == "token_limit_exceeded" and batch.output_file_id is None
     broken = connect(fake_openai_factory())
     bad = broken.batches.retrieve(_run_batch(broken, _batch_input(["a1"]) + b"not json\n").id)
     assert bad.status == "failed" and bad.errors is not None and bad.errors.data
-    assert bad.errors.data[0].line == 2
+    assert bad.errors.data[0].line == 2 and bad.errors.data[0].code == "invalid_json_line"
     with pytest.raises(openai.NotFoundError):
         broken.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions", completion_window="24h")
 

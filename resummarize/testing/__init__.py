@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from resummarize.testing.batches import BatchSettings
     from resummarize.testing.server import FakeProvider, Fault, FaultPlan
 
-__all__ = ["FakeProvider", "Fault", "FaultPlan", "fake_openai", "fake_openai_factory", "replay"]
+__all__ = ["BatchSettings", "FakeProvider", "Fault", "FaultPlan", "fake_openai", "fake_openai_factory", "replay"]
 
 
 def replay(cassette: str | Path) -> AbstractContextManager[Path]:
@@ -35,6 +36,10 @@ def __getattr__(name: str) -> Any:
         from resummarize.testing import server
 
         return getattr(server, name)
+    if name == "BatchSettings":
+        from resummarize.testing import batches
+
+        return batches.BatchSettings
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

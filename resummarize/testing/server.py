@@ -38,7 +38,7 @@ from resummarize.testing.answers import (
     retry_headers,
     sse,
 )
-from resummarize.testing.batches import OUTCOMES, BatchStore
+from resummarize.testing.batches import BatchSettings, BatchStore
 from resummarize.testing.faults import RECOVERABLE, Fault, FaultPlan, error_body
 from resummarize.testing.limits import Limits
 
@@ -180,6 +180,7 @@ class FakeProvider:
         reject_modes: Iterable[str] = (),
         batch_delay: float = 0.0,
         batch_outcome: str = "completed",
+        batch: BatchSettings | None = None,
         timeout_hold: float = 30.0,
         gate: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -188,8 +189,7 @@ class FakeProvider:
         rejected = frozenset(reject_modes)
         if not rejected <= MODES:
             raise UsageError(f"reject_modes must be a subset of {sorted(MODES)}, not {sorted(rejected)}")
-        if batch_outcome not in OUTCOMES:
-            raise UsageError(f"batch_outcome must be one of {sorted(OUTCOMES)}, not {batch_outcome!r}")
+        batch = batch or BatchSettings(delay=batch_delay, outcome=batch_outcome)
         self.api_key = api_key
         self.models = tuple(models)
         self.latency = latency
@@ -202,19 +202,18 @@ class FakeProvider:
         self.extra_headers = dict(extra_headers or {})
         answers = {paper: dict(fields) for paper, fields in (answers or {}).items()}
         self._answerer = Answerer(frozenset(self.models), answers, rejected, faults)
-        self._store = BatchStore(self._answer_line, delay=batch_delay, outcome=batch_outcome)
+        self._store = BatchStore(self._answer_line, batch)
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self._log: list[RequestRecord] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._port = 0  # kept across stop() and start(): an outage ends where clients still look
+        self._port = 0  # kept across stop() and start()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> FakeProvider:
-        """Start serving on a free port (idempotent); started again after `stop()`, on the same port, as a
-        provider back from an outage."""
+        """Start serving on a free port (idempotent); after `stop()`, on the same port (an outage ends)."""
         if self._server is None:
             self._server = _Server(self, self._port)
             self._port = self._server.server_port
@@ -242,10 +241,9 @@ class FakeProvider:
 
     @property
     def port(self) -> int:
-        """The port it serves on (or served on, while stopped)."""
-        if not self._port:
+        if self._server is None:
             raise UsageError("FakeProvider is not running: use start() or a `with` block")
-        return self._port
+        return self._server.server_port
 
     @property
     def base_url(self) -> str:
@@ -317,8 +315,8 @@ class FakeProvider:
         elif (method, route) == ("GET", "/v1/models"):
             models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
             reply = json_reply(200, {"object": "list", "data": models})
-        elif served := self._store.handle(method, route, headers.get("content-type", ""), raw):
-            reply = Reply(served[0], served[1], {"content-type": served[2]})
+        elif served := self._store.handle(method, path, headers, raw):
+            reply = served
         else:
             message = f"Invalid URL ({method} {route})"
             reply = json_reply(404, error_body(message, "invalid_request_error", None))
