@@ -60,10 +60,13 @@ class ProviderError(RunStopped):
 
     exit_code = 3
 
-    def __init__(self, message: str, *, status: int | None = None, requests: int = 0, outage: bool = False) -> None:
+    def __init__(self, message: str, *, status: int | None = None, requests: int = 0, outage: bool = False,
+                 advice: str = "") -> None:
         self.status = status
         self.outage = outage
-        super().__init__(message, requests=requests)
+        #: What went wrong without the advice on what to check (a worker that was answered needs none).
+        self.reason = message
+        super().__init__(f"{message}; {advice}" if advice else message, requests=requests)
 
 
 class JournalError(RunStopped):

@@ -216,7 +216,7 @@ class Worker:
                 except ProviderError as exc:
                     if not self.weather.excuses(exc):
                         raise
-                    self.weather.away(path, str(exc))
+                    self.weather.away(path, exc.reason)  # no "check --base-url": it did answer
                     self.retry_at[path] = time.monotonic()  # due at the next try
                     break  # the files after it wait for the provider too
         finally:

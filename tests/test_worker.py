@@ -445,6 +445,7 @@ def test_an_outage_after_the_first_answer_pauses_the_worker_said_once_and_it_res
     away = [line for line in log if line.startswith("provider unavailable")]
     back = [line for line in log if line.startswith("provider answers again")]
     assert len(away) == 1 and "connection refused" in away[0] and "trying again in 0.05 s" in away[0]
+    assert "--base-url" not in away[0]  # it did answer: the URL is right
     assert len(back) == 1 and "asking again for 1 file(s)" in back[0]
     assert not [line for line in log if line.startswith(("fatal", "failed", f"stopped {data}"))]
     assert log.index(away[0]) < log.index(back[0]) < len(log) - 1

@@ -286,9 +286,9 @@ class Summarizer:
                     return await self._send(body, spent, proved)
         except Exception as exc:
             if self._hopeless(exc):
-                raise ProviderError(f"cannot reach {redact(str(self.client.base_url), None)}: {unreachable(exc)}; "
-                                    "check --base-url (or OPENAI_BASE_URL)", requests=spent.usage.requests,
-                                    outage=True) from exc
+                raise ProviderError(f"cannot reach {redact(str(self.client.base_url), None)}: {unreachable(exc)}",
+                                    outage=True, advice="check --base-url (or OPENAI_BASE_URL)",
+                                    requests=spent.usage.requests) from exc
             failure = give_up(exc, paper_id=request.paper_id, attempts=spent.usage.requests,
                               requests=spent.usage.requests, secret=self.client.api_key)
             if failure is exc:
