@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from resummarize.config import RepairOptions
 from resummarize.cost import dollars, estimate_cost
-from resummarize.errors import BatchPending, ValidationFailure
+from resummarize.errors import BatchPending, BatchUnfinished, ValidationFailure
 from resummarize.estimate import estimate_prompt_tokens
 from resummarize.journal import Journal
 from resummarize.plan import Job, questions
@@ -306,19 +306,22 @@ async def ask_batch(
     options: RepairOptions,
     record: Record,
     totals: ReportTotals,
-) -> BatchEnd | None:
+) -> None:
     """Answer what a batch can: submit (or resume) one for the jobs no finished batch has tried yet.
 
-    Returns how the batch ended (None when every job had been tried by an earlier batch); jobs left
-    without an outcome are the caller's. Raises `BatchPending` while the batch runs and `wait` is off.
+    Jobs left without an outcome are the caller's to ask live when `options.finish_live` allows it;
+    otherwise `BatchUnfinished` says what they would cost. Raises `BatchPending` while the batch runs
+    and `wait` is off.
     """
     fresh = [job for job in jobs if not _tried(journal, job)]
-    if not fresh:
-        return None
-    plan = plan_batch(fresh, summarizer)
-    batch = BatchRound(client, journal, summarizer, record, totals, attempts=options.attempts)
-    await batch.run(plan, wait=options.wait, poll_interval=options.poll_interval)
-    return batch.end
+    end = None
+    if fresh:
+        batch = BatchRound(client, journal, summarizer, record, totals, attempts=options.attempts)
+        await batch.run(plan_batch(fresh, summarizer), wait=options.wait, poll_interval=options.poll_interval)
+        end = batch.end
+    left = [job for job in jobs if job.outcome is None]
+    if left and not options.finish_live:
+        raise BatchUnfinished(live_bill(end, left, options, summarizer.prompts))
 
 
 def live_bill(end: BatchEnd | None, left: Sequence[Job], options: RepairOptions, prompts: PromptSet) -> str:

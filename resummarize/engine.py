@@ -26,7 +26,6 @@ from resummarize.cost import estimate_cost
 from resummarize.digest import iter_digest_paths
 from resummarize.digest.model import Digest
 from resummarize.errors import (
-    BatchUnfinished,
     InputError,
     ProviderError,
     ReportError,
@@ -205,7 +204,7 @@ class Engine:
 
     async def _batch_pass(self) -> None:
         """One batch for every question the journal cannot answer; files it completes are written."""
-        from resummarize.batch import ask_batch, live_bill
+        from resummarize.batch import ask_batch
 
         asked: list[Job] = []
         for planned in self._files:
@@ -215,13 +214,10 @@ class Engine:
             self.outbox.open(planned, jobs, digest, keep=False)  # read again when the file is written
             asked += [job for job in jobs if not self.from_journal(job)]
         self._files.clear()
-        end = None
-        if asked:
-            end = await ask_batch(asked, client=self.client, journal=self.journal, summarizer=self.summarizer,
-                                  options=self.options, record=self.answered, totals=self.report.totals)
+        if asked:  # what the batch leaves unanswered goes on live only with finish_live (else it raises)
+            await ask_batch(asked, client=self.client, journal=self.journal, summarizer=self.summarizer,
+                            options=self.options, record=self.answered, totals=self.report.totals)
         left = [job for job in asked if job.outcome is None]
-        if left and not self.options.finish_live:
-            raise BatchUnfinished(live_bill(end, left, self.options, self.prompts))
         for group in questions(left):
             self._asking[group[0].key.digest()] = group
             self._queue.append(group)

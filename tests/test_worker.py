@@ -180,15 +180,22 @@ def test_changed_files_are_processed_again_and_the_workers_own_writes_are_not(
     assert len(answered(fake)) == 3 and not broken(three)
 
 
-def test_failed_entries_are_asked_again_after_a_while_not_every_pass(
-    corpus_dir: Path, tmp_path: Path, journal: Journal
-) -> None:
+def one_victim(corpus_dir: Path, tmp_path: Path, fault: Fault) -> tuple[Path, Path, threading.Event, FaultPlan]:
+    """THREE in a data folder, and a plan that meets its last broken paper with `fault` while the event is set."""
     data = tmp_path / "data"
     (three,) = copy(corpus_dir, data, THREE)
     victim = sorted(broken(three))[-1]
     outage = threading.Event()
     outage.set()
-    plan = FaultPlan(lambda paper, _n, _attempt: Fault.PLACEHOLDER if paper == victim and outage.is_set() else None)
+    plan = FaultPlan(lambda paper, _n, _attempt: fault if paper == victim and outage.is_set() else None)
+    return data, three, outage, plan
+
+
+def test_failed_entries_are_asked_again_after_a_while_not_every_pass(
+    corpus_dir: Path, tmp_path: Path, journal: Journal
+) -> None:
+    data, three, outage, plan = one_victim(corpus_dir, tmp_path, Fault.PLACEHOLDER)
+    victim = sorted(broken(three))[-1]
     log: list[str] = []
     with FakeProvider(faults=plan) as fake:
         worker = make_worker(data, fake, journal, log, retry=0.3)
@@ -456,12 +463,7 @@ def test_an_outage_after_the_first_answer_pauses_the_worker_said_once_and_it_res
 def test_files_a_failing_provider_left_broken_are_asked_again_when_it_returns(
     corpus_dir: Path, tmp_path: Path, journal: Journal
 ) -> None:
-    data = tmp_path / "data"
-    (three,) = copy(corpus_dir, data, THREE)
-    victim = sorted(broken(three))[-1]
-    outage = threading.Event()
-    outage.set()
-    plan = FaultPlan(lambda paper, _n, _attempt: Fault.HTTP_503 if paper == victim and outage.is_set() else None)
+    data, three, outage, plan = one_victim(corpus_dir, tmp_path, Fault.HTTP_503)
     log: list[str] = []
     with FakeProvider(faults=plan) as fake:
         worker = Worker(data, RepairOptions(attempts=2), make_client=client_maker(fake), journal=journal,
