@@ -172,9 +172,8 @@ def _repair_only_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", action="store_true",
                    help="use the Batch API (half price, slower); rerunning the same command resumes the batch")
     p.add_argument("--wait", action="store_true", help="with --batch: poll until the batch is done")
-    p.add_argument("--finish-live", action="store_true",
-                   help="with --batch: ask live, at full price, what the batch left unanswered (a failed or "
-                        "expired batch, error lines); without it the run stops with the price (exit 1)")
+    p.add_argument("--finish-live", action="store_true", help="with --batch: ask live, at full price, what the "
+                   "batch left unanswered (failed, expired, error lines); without it the run stops (exit 1)")
     p.add_argument("--poll-interval", type=_positive_float, default=30.0, metavar="S",
                    help="with --batch --wait: seconds between polls (default 30)")
 
