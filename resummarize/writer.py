@@ -79,7 +79,7 @@ def replace(path: Path, data: bytes, expect: Snapshot | None) -> Landing:
     target = target_of(path)
     old_fd = _open_old(path, target, required=expect is not None)
     try:
-        old = os.fstat(old_fd) if old_fd is not None else None
+        old = os.fstat(old_fd) if old_fd is not None else _stat(target)  # one we may not read: its stat
         if old is not None and stat.S_ISDIR(old.st_mode):
             raise InputError(path, "cannot write: it is a directory")
         if old is not None and old.st_nlink > 1:
@@ -143,7 +143,7 @@ def _open_old(path: Path, target: Path, *, required: bool) -> int | None:
         return None
     except OSError as exc:
         if not required and exc.errno in (errno.EACCES, errno.EPERM):
-            return None  # a file we may replace but not read: written as a new file
+            return None  # a file we may replace but not read: it keeps what its stat says
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from exc
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,22 @@ def test_backup_of_a_missing_file_is_an_input_error_and_writes_nothing(tmp_path:
     assert info.value.path == str(tmp_path / "gone.md")
     assert isinstance(info.value.__cause__, FileNotFoundError)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_replacement_keeps_setgid_xattrs_and_the_mode_of_a_file_it_may_not_read(
+    open_tmp: Path, unprivileged: Callable[[], AbstractContextManager[None]]
+) -> None:
+    unreadable = open_tmp / "write-only.md"
+    unreadable.write_bytes(b"old\n")
+    unreadable.chmod(0o220)
+    if os.geteuid() == 0:
+        os.chown(unreadable, 65534, 65534)  # the unprivileged block runs as nobody
+    with unprivileged():
+        write_atomic(unreadable, b"new\n")
+    assert mode_of(unreadable) == 0o220
+    tagged = open_tmp / "tagged.md"
+    tagged.write_bytes(b"old\n")
+    tagged.chmod(0o2644)
+    os.setxattr(tagged, "user.origin", b"pipeline")
+    write_atomic(tagged, b"new\n")
+    assert mode_of(tagged) == 0o2644 and os.getxattr(tagged, "user.origin") == b"pipeline"
