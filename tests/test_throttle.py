@@ -476,20 +476,63 @@ async def test_the_window_grows_back_when_answers_flow() -> None:
     assert throttle.window.size == 8
 
 
+def timed_out() -> openai.APITimeoutError:
+    return openai.APITimeoutError(request=httpx2.Request("POST", "http://127.0.0.1:9/v1"))
+
+
 async def test_one_cut_per_round() -> None:
-    """Eight requests of one round all time out: the window halves once, not down to one."""
+    """Answers flow, then eight requests of one round all time out: the window halves once, not down to
+    one (the server delivered more than four answers in the last deadline)."""
     time = VirtualTime()
     throttle = Throttle(8, deadline=1.0, clock=time.clock, sleep=time.sleep)
 
-    async def lost() -> None:
-        with pytest.raises(openai.APITimeoutError):
-            async with throttle.slot(judge=overload):
-                await time.sleep(1.0)
-                raise openai.APITimeoutError(request=httpx2.Request("POST", "http://127.0.0.1:9/v1"))
+    async def request(fails: bool) -> None:
+        async with throttle.slot(judge=overload):
+            await time.sleep(1.0 if fails else 0.2)
+            if fails:
+                raise timed_out()
 
-    await time.run(*(lost() for _ in range(8)))
+    await time.run(*(request(False) for _ in range(8)))
+    results = await time.run(*(_failing(request(True)) for _ in range(8)))
+    assert results == [True] * 8
     assert throttle.window.size == 4
     assert throttle.window.cuts == 1
+
+
+async def _failing(work: Awaitable[None]) -> bool:
+    with pytest.raises(openai.APITimeoutError):
+        await work
+    return True
+
+
+async def test_a_round_with_no_answer_in_a_deadline_cuts_to_one() -> None:
+    """A first round that all timed out, no answer delivered in a whole deadline (a one-slot server
+    that took the others in line): straight to one in flight, not one timed-out round per halving."""
+    time = VirtualTime()
+    throttle = Throttle(8, deadline=60.0, clock=time.clock, sleep=time.sleep)
+
+    async def lost() -> None:
+        async with throttle.slot(judge=overload):
+            await time.sleep(60.0)
+            raise timed_out()
+
+    assert await time.run(*(_failing(lost()) for _ in range(8))) == [True] * 8
+    assert throttle.window.size == 1
+
+
+async def test_an_early_sign_of_overload_only_halves() -> None:
+    """A 503 in the first seconds, before a deadline has passed: no throughput known yet, only halving."""
+    time = VirtualTime()
+    throttle = Throttle(16, deadline=60.0, clock=time.clock, sleep=time.sleep)
+
+    async def refused() -> None:
+        with pytest.raises(openai.InternalServerError):
+            async with throttle.slot(judge=overload):
+                await time.sleep(0.5)
+                raise http_error(503)
+
+    await time.run(refused())
+    assert throttle.window.size == 8
 
 
 async def test_other_failures_leave_the_window_alone() -> None:
@@ -572,3 +615,28 @@ async def test_our_own_rpm_spacing_is_not_announced() -> None:
     await time.run(*(_one_request(throttle) for _ in range(3)))
     assert time.now == 6.0
     assert told == []
+
+
+async def test_a_waiter_cancelled_in_the_window_loses_no_place() -> None:
+    """A worker cancelled while it waits for a place (a fatal stop elsewhere) leaves the window whole."""
+    throttle = Throttle(1)
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with throttle.slot():
+            holding.set()
+            await release.wait()
+
+    first = asyncio.ensure_future(holder())
+    await holding.wait()
+    waiter = asyncio.ensure_future(_one_request(throttle))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    release.set()
+    await first
+    async with asyncio.timeout(1.0):
+        await _one_request(throttle)
+    assert throttle.window.held == 0

@@ -51,13 +51,13 @@ def too_long(seconds: float, header: str, cap: float) -> ProviderError:
                          f"{human(cap)} allowed (--max-wait); stopping the run")
 
 
-
 class Window:
     """How many requests may be in flight, adapted to the server (additive increase, multiplicative
     decrease, as TCP does). It starts at the configured cap, so a cloud provider gets its full window at
     once; each sign of overload halves it (once per round: signs from requests sent before the last cut
     say nothing new), and each answer in time widens it by 1/width, so a full round of answers adds one.
-    A one-slot local server settles near one or two at a time instead of queueing requests to death.
+    A cut may go further, down to `bound`: see `Throttle`. A one-slot local server settles near one or
+    two at a time instead of queueing requests to death.
     """
 
     def __init__(self, ceiling: int) -> None:
@@ -87,10 +87,10 @@ class Window:
         freed, self._freed = self._freed, asyncio.Event()
         freed.set()
 
-    def cut(self, epoch: int) -> None:
-        """Halve the window for a sign of overload from a request sent in round `epoch`."""
+    def cut(self, epoch: int, bound: float = math.inf) -> None:
+        """Halve the window (at most to `bound`) for a sign of overload from a request sent in round `epoch`."""
         if epoch == self.epoch:
-            self.width = max(1.0, self.width / 2)
+            self.width = max(1.0, min(self.width / 2, bound))
             self.epoch += 1
             self.cuts += 1
 
@@ -124,6 +124,12 @@ class Throttle:
     once the provider has named its per-minute limit, our own record of what we sent in the last minute,
     so that the pool resumes the moment the window frees a slot. A wait the provider asks for is told to
     `on_wait` once (from 1 s on); one longer than `max_wait` raises `ProviderError`.
+
+    With a `deadline`, a cut goes no wider than the answers delivered in the last deadline (once the run
+    is that old): a server that delivers N answers a deadline keeps N requests in flight for a whole
+    deadline each (Little's law), so more than N in flight wait past it. A one-slot server whose first
+    round all timed out (no answer in a deadline) goes to one at once instead of halving round by round,
+    one timed-out round each; a cloud provider, with hundreds of answers a deadline, is only halved.
     """
 
     def __init__(
@@ -139,6 +145,8 @@ class Throttle:
     ) -> None:
         self.window = Window(concurrency)
         self._deadline = deadline
+        self._began: float | None = None
+        self._answered: deque[float] = deque()  # when answers in time came, over the last deadline
         self.max_wait = max_wait
         self._on_wait = on_wait
         self._announced = 0.0
@@ -250,6 +258,15 @@ class Throttle:
                 self._announce(delay, now + delay, why)
             await self._sleep(delay)
 
+    def _throughput(self) -> float:
+        """Answers delivered in the last deadline, once the run has been going that long (else no bound)."""
+        now = self._clock()
+        while self._answered and (self._deadline is None or self._answered[0] <= now - self._deadline):
+            self._answered.popleft()
+        if self._deadline is None or self._began is None or now - self._began < self._deadline:
+            return math.inf
+        return float(len(self._answered))
+
     @asynccontextmanager
     async def slot(self, tokens: int = 0,
                    judge: Callable[[BaseException], str | None] | None = None) -> AsyncIterator[None]:
@@ -269,17 +286,22 @@ class Throttle:
             if self._limit is None and len(self._sent) > 4096:
                 self._sent.popleft()  # no limit known yet: keep the record bounded
             epoch = self.window.epoch
+            if self._began is None:
+                self._began = now
             self.in_flight += 1
             try:
                 yield
             except BaseException as exc:
                 if judge is not None and judge(exc) is not None:
-                    self.window.cut(epoch)
+                    self.window.cut(epoch, self._throughput())
                 raise
             finally:
                 self.in_flight -= 1
-            if self._deadline is not None and self._clock() - now > QUEUED * self._deadline:
-                self.window.cut(epoch)
+            done = self._clock()
+            self._answered.append(done)
+            bound = self._throughput()  # also keeps the record to the last deadline
+            if self._deadline is not None and done - now > QUEUED * self._deadline:
+                self.window.cut(epoch, bound)
             else:
                 self.window.grow()
         finally:
