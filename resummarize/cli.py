@@ -8,6 +8,7 @@ import difflib
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,7 +32,9 @@ EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
 def _judging(parser: argparse.ArgumentParser) -> None:
     """How entries are judged: the options every command that reads digests shares."""
     parser.add_argument("--language", help="digest language: a name (English, Chinese, ...) or ISO 639-1 code; "
-                        "default: from the file name, then $LANGUAGE, then English")
+                        "default: the language the file name declares (or the name of the JSONL file beside "
+                        "a DATE.md), then $LANGUAGE, then the language of the digest's own good entries, "
+                        "then English")
     parser.add_argument("--include", action="append", choices=["refused", "mismatched"], default=[],
                         help="also treat compliance refusals (refused) or summaries that seem to belong to "
                         "another entry (mismatched) as needing repair; repeatable")
@@ -129,6 +132,27 @@ def _numbers_as_paths(paths: Sequence[Path]) -> None:
     for path in paths:
         if re.fullmatch(r"[0-9]+(\.[0-9]+)?", str(path)) and not path.exists():
             raise UsageError(f"{path}: a number where a path is expected (is the option before it mistyped?)")
+
+
+def _base_url(url: str | None) -> None:
+    """A base URL the client could not use fails before any request, named: without a scheme the SDK
+    would only say, after its retries, that a connection failed."""
+    if url is None:
+        return
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"--base-url (or OPENAI_BASE_URL) {url}: not an http:// or https:// URL "
+                         f"(did you mean https://{url.split('://', 1)[-1]}?)")
+
+
+def _command_typo(parser: _Parser, argv: Sequence[str]) -> None:
+    """A mistyped command (`repiar`) is named with the one meant, as a mistyped option is."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] in parser.commands or argv[0] != words[0]:
+        return
+    guess = difflib.get_close_matches(words[0], list(parser.commands), n=1, cutoff=0.6)
+    if guess:
+        parser.error(f"unknown command {words[0]} (did you mean {guess[0]}?)")
 
 
 def _provider_options(p: argparse.ArgumentParser) -> None:
@@ -377,12 +401,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _command_typo(parser, argv)
     args, extras = parser.parse_known_args(argv)
     if extras:
         command = getattr(args, "command", None)
         (parser.commands[command] if command else parser).error(_unknown(parser, command, extras))
     try:
         _numbers_as_paths(getattr(args, "paths", []))
+        _base_url(getattr(args, "base_url", None))
         if getattr(args, "language", None):  # `render` has no --language
             from resummarize.language import resolve
 

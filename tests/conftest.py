@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -56,26 +57,54 @@ def open_tmp() -> Iterator[Path]:
         shutil.rmtree(folder)
 
 
+#: Linux capabilities that let root ignore file permissions: read/write anything, list anything, and
+#: act as the owner of any file.
+_PERMISSION_CAPABILITIES = (1, 2, 3)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+@contextmanager
+def _without_permission_capabilities() -> Iterator[None]:
+    """Root, still root (the package and a private clone stay readable: a checkout in a `mktemp -d` folder
+    is mode 0700), but with the capabilities that bypass permission checks out of the effective set of
+    this thread (and the threads it starts meanwhile), then put back from the permitted set."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    saved = data[0].effective
+    for bit in _PERMISSION_CAPABILITIES:
+        data[0].effective &= ~(1 << bit)
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    try:
+        yield
+    finally:
+        data[0].effective = saved
+        libc.capset(ctypes.byref(header), data)
+
+
 @pytest.fixture
 def unprivileged() -> Callable[[], AbstractContextManager[None]]:
     """Run a block where file permissions apply: tests often run as root (in containers), and root may
-    write anywhere. As root the block runs with the effective ids of `nobody`; otherwise as it is."""
-
-    # Imported lazily (by asyncio, by zipfile for numpy's model files); the stdlib may be private to root.
-    import concurrent.futures.thread  # noqa: F401
-    import encodings.cp437  # noqa: F401
+    write anywhere. As root the block runs without the capabilities that bypass permission checks (not as
+    another user, who could not read a checkout in a private folder); otherwise as it is."""
 
     @contextmanager
     def drop() -> Iterator[None]:
         if os.geteuid() != 0:
             yield
             return
-        os.setegid(65534)
-        os.seteuid(65534)
-        try:
+        with _without_permission_capabilities():
             yield
-        finally:
-            os.seteuid(0)
-            os.setegid(0)
 
     return drop

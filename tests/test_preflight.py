@@ -248,7 +248,35 @@ def test_nothing_listening_at_the_base_url_is_exit_3_after_one_attempt_naming_th
     assert report["totals"]["requests"] == 1  # no retries, no second paper: it is the configuration
 
 
+def test_tls_spoken_to_a_plain_http_port_is_exit_3_at_once_naming_the_url(
+    seed_subset: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeProvider() as fake:
+        url = fake.base_url.replace("http://", "https://")
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        code, err = cli(capsys, "repair", seed_subset(4), "--language", "English", "--base-url", url,
+                        "--cache", tmp_path / "j.db", "--report", tmp_path / "report.json")
+        answered = fake.count(status=200)
+    assert code == 3 and url in err and "TLS handshake failed" in err and "http://" in err
+    assert err.count("\n") == 1 and answered == 0
+    assert json.loads((tmp_path / "report.json").read_text())["totals"]["requests"] == 1  # no retries
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000/v1", "localhost/v1", "ftp://example.org/v1"])
+def test_a_base_url_without_an_http_scheme_is_a_usage_error_before_anything(
+    url: str, seed_subset: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    journal = tmp_path / "j.db"
+    code, err = cli(capsys, "repair", seed_subset(4), "--language", "English", "--cache", journal)
+    assert code == 2 and url in err and "not an http:// or https:// URL" in err and err.count("\n") == 1
+    assert not journal.exists()
+
+
 @pytest.mark.parametrize(("args", "said"), [
+    (["repiar", "DATA"], "unknown command repiar (did you mean repair?)"),
+    (["sacn", "DATA", "--json"], "unknown command sacn (did you mean scan?)"),
     (["scan", "DATA", "--langauge", "Chinese"], "unknown option --langauge (did you mean --language?)"),
     (["repair", "--concurency", "4", "DATA"], "unknown option --concurency (did you mean --concurrency?)"),
     (["repair", "4", "DATA"], "4: a number where a path is expected"),
@@ -273,3 +301,22 @@ def test_a_worker_on_an_empty_folder_says_there_is_nothing_to_watch(
     (tmp_path / "data").mkdir()
     code, err = cli(capsys, "worker", tmp_path / "data", "--once", "--cache", tmp_path / "j.db")
     assert code == 0 and f"nothing to watch in {tmp_path / 'data'}" in err
+
+
+def test_permissions_apply_in_the_unprivileged_block_yet_a_private_checkout_stays_readable(
+    unprivileged: Drop, tmp_path: Path
+) -> None:
+    """A clone in a `mktemp -d` folder (mode 0700) run as root: the package must stay readable while the
+    block makes permissions apply."""
+    private = tmp_path / "clone"
+    private.mkdir(mode=0o700)
+    (private / "prompt.j2").write_text("hello", encoding="utf-8")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    with unprivileged():
+        assert (private / "prompt.j2").read_text(encoding="utf-8") == "hello"
+        with pytest.raises(PermissionError):
+            (locked / "new").write_text("", encoding="utf-8")
+    if os.geteuid() == 0:
+        (locked / "new").write_bytes(b"")  # the privileges are back after the block

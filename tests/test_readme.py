@@ -33,3 +33,32 @@ def test_exactly_two_setup_commands_that_name_real_files() -> None:
     for path in re.findall(r"(seeds/\S+|cassettes/\S+)", first):
         assert (Path(__file__).resolve().parent.parent / path).exists(), path
     assert commands[1] == "python -m pip install -e '.[test]' && python -m pytest"
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    return dict(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
+
+
+def test_the_options_table_names_the_commands_that_take_each_option() -> None:
+    """Rows whose second column is a plain list of commands: exactly the commands whose parser has it."""
+    commands = _commands()
+    checked = 0
+    for flags, where in re.findall(r"^\| (`-[^|]*) \| ([a-z, ]+) \|", README, re.M):
+        listed = {name.strip() for name in where.split(",")}
+        for flag in re.findall(r"`(--?[a-z-]+)", flags):
+            having = {name for name, sub in commands.items() if flag in sub._option_string_actions}
+            assert having == listed, flag
+            checked += 1
+    assert checked >= 15
+
+
+def test_the_language_help_names_every_source_the_readme_lists() -> None:
+    """README: --language, else the file name, else the JSONL beside a DATE.md, else $LANGUAGE, else the
+    digest's own good entries, else English."""
+    for name, sub in _commands().items():
+        if name == "render":
+            continue
+        text = " ".join(next(a for a in sub._actions if "--language" in a.option_strings).help.split())
+        for source in ("file name", "beside a DATE.md", "$LANGUAGE", "good entries", "English"):
+            assert source in text, (name, source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
@@ -62,14 +63,18 @@ def replay_miss(exc: BaseException) -> ReplayMissError | None:
 
 
 def unreachable(exc: BaseException) -> str | None:
-    """Why nothing answers at the endpoint (connection refused, a host name that does not resolve), or
-    None. Before any response, that is a configuration error (a wrong --base-url), not bad luck."""
+    """Why nothing answers at the endpoint (connection refused, a host name that does not resolve, TLS
+    spoken to a plain-HTTP port), or None. Before any response, that is a configuration error (a wrong
+    --base-url), not bad luck."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError):
             return "connection refused (nothing is listening there)"
         if isinstance(seen, socket.gaierror):
             return f"the host name does not resolve ({seen.strerror or seen})"
+        if isinstance(seen, ssl.SSLError):
+            return (f"the TLS handshake failed ({seen.reason or seen}); if the server speaks plain HTTP, "
+                    "the URL starts with http://")
         seen = seen.__cause__ or seen.__context__
     return None
 
