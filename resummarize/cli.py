@@ -8,6 +8,7 @@ import difflib
 import os
 import re
 import sys
+import threading
 import urllib.parse
 from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from resummarize.report import RepairReport
 
-EXIT_CLEAN, EXIT_NEEDS_REPAIR = 0, 1
+EXIT_CLEAN, EXIT_NEEDS_REPAIR, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def _judging(parser: argparse.ArgumentParser) -> None:
@@ -285,6 +286,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     from resummarize.progress import Progress
     from resummarize.provider.prompts import load_prompts
     from resummarize.report import table
+    from resummarize.worker import stop_on_signals
 
     if args.record and args.replay:
         raise UsageError("--record and --replay cannot be used together")
@@ -298,13 +300,19 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
             stack.enter_context(cassette(args.record or args.replay, "record" if args.record else "replay"))
         client = None if args.dry_run else _client(key, args.base_url, args.timeout)
         bar = stack.enter_context(Progress.shown(skip_locked=args.no_wait))
+        stop = threading.Event()
+        interrupted = stack.enter_context(stop_on_signals(stop, lambda _: bar.stopping(args.timeout)))
         work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
                       on_file=bar.read, on_plan=bar.planned, on_result=bar.result, on_lock=bar.locked,
-                      on_wait=bar.say)
+                      on_wait=bar.say, stop=stop)
         report = asyncio.run(_closing(work, client))
     if args.json:
         print(report.to_json(), end="")
     print(table(report, dry_run=args.dry_run), file=sys.stderr)
+    if interrupted:
+        print("resummarize: interrupted; answers received are journaled and written, the rest is left for "
+              "the next run", file=sys.stderr)
+        return EXIT_INTERRUPTED
     left = report.totals.needs_repair if args.dry_run else report.totals.failed
     return EXIT_NEEDS_REPAIR if left else EXIT_CLEAN
 
@@ -429,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("resummarize: interrupted; validated answers are in the journal", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_CLEAN
 

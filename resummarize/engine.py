@@ -270,15 +270,26 @@ class Engine:
         if first is not None:
             proved = asyncio.Event()
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._lead(first, proved))
+                asking = [group.create_task(self._lead(first, proved))]
+                group.create_task(self._bound(asking))
                 await proved.wait()  # set by the probe's headers, or when it ended either way
                 await asyncio.sleep(0)  # a probe that failed fatally cancels the group here
-                for _ in range(self.options.concurrency - 1):
-                    group.create_task(self._worker())
+                asking += [group.create_task(self._worker()) for _ in range(self.options.concurrency - 1)]
                 # Answers may need the language classifier: it loads while they are awaited, not before
                 # the first request (its imports would compete with the run's own start).
                 preload_classifier(self.options.settings.preferred_language())
         self.outbox.flush()
+
+    async def _bound(self, asking: list[asyncio.Task[None]]) -> None:
+        """After a stop, the requests in flight get `timeout` seconds to answer (their answers are
+        journaled and written); then they are given up, and their papers are left for the next run."""
+        while not self.stop.is_set():  # a threading.Event: a signal handler or another thread sets it
+            if all(task.done() for task in asking):
+                return
+            await asyncio.wait(list(asking), timeout=0.1)
+        _, late = await asyncio.wait(asking, timeout=self.options.timeout)
+        for task in late:
+            task.cancel()
 
     async def _lead(self, first: list[Job], proved: asyncio.Event) -> None:
         """The probe, then one worker like the others."""

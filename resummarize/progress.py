@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -27,11 +27,16 @@ class Progress:
 
     @classmethod
     @contextmanager
-    def shown(cls, *, skip_locked: bool = False) -> Iterator[Progress]:
+    def shown(cls, *, skip_locked: bool = False, file: TextIO | None = None,
+              disable: bool | None = None) -> Iterator[Progress]:
+        """The bar on `file` (stderr), drawn only on a terminal unless `disable` says otherwise."""
         from tqdm import tqdm
 
-        bar: tqdm[Any] = tqdm(total=0, unit="entry", desc="reading", file=sys.stderr, disable=None,
-                              dynamic_ncols=True)
+        # miniters=1: tqdm's default learns how many updates to skip between redraws from the reading
+        # phase (a whole file's entries at a time) and keeps it after reset, which froze the bar at 0
+        # until that many papers were repaired; redraws stay rate-limited by its mininterval.
+        bar: tqdm[Any] = tqdm(total=0, unit="entry", desc="reading", file=file or sys.stderr, disable=disable,
+                              dynamic_ncols=True, miniters=1)
         try:
             yield cls(bar, skip_locked=skip_locked)
         finally:
@@ -57,6 +62,11 @@ class Progress:
         what = "skipped" if self.skip_locked else "waiting for"
         self.bar.write(f"resummarize: {what} {path}: another resummarize run is repairing it"
                        + (" (--no-wait)" if self.skip_locked else ""), file=sys.stderr)
+
+    def stopping(self, timeout: float) -> None:
+        """The first Ctrl-C: no new requests; those in flight get `timeout` seconds."""
+        self.bar.write(f"resummarize: stopping: no new requests; waiting up to {timeout:g} s for the answers in "
+                       "flight (Ctrl-C again to quit at once)", file=sys.stderr)
 
     def result(self, _: EntryResult) -> None:
         self.bar.update(1)

@@ -144,6 +144,7 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
         rows += [
             ("repaired", f"{t.repaired} ({report.cached} from journal)"),
             ("failed", str(t.failed)),
+            *([("left for the next run", str(left))] if (left := t.needs_repair - t.repaired - t.failed) > 0 else []),
             *([("batch lines", f"{t.batch_lines} ({t.batch_errors} in the error file)")] if t.batch_lines else []),
             ("live requests" if t.batch_lines else "requests", str(t.requests)),
             ("prompt tokens", f"{t.prompt_tokens:,}"),

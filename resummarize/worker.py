@@ -319,8 +319,9 @@ def _describe(path: Path, report: RepairReport, restored: set[str], dry_run: boo
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
-    """SIGTERM and SIGINT set `stop` (requests in flight finish, what was validated is written).
+def stop_on_signals(stop: threading.Event, announce: Callable[[int], None] | None = None) -> Iterator[list[int]]:
+    """SIGTERM and SIGINT set `stop` (requests in flight finish, what was validated is written), and
+    `announce` hears of the first.
 
     A second SIGINT interrupts at once. Handlers can only be set from the main thread; elsewhere the
     caller's own `stop` is the only way to end the worker. Yields the signals received.
@@ -334,6 +335,8 @@ def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         received.append(signum)
+        if not stop.is_set() and announce is not None:
+            announce(signum)
         stop.set()
 
     previous: dict[signal.Signals, Any] = {}
