@@ -279,7 +279,7 @@ class BatchRound:
     def take(self, jobs: list[Job], response: LineResponse) -> None:
         verdict = judge(self.summarizer, jobs[0], response)
         usage = Usage(0, verdict.prompt_tokens, verdict.completion_tokens)  # a batch line, not a live request
-        self.totals.add(usage)
+        self.totals.add(usage, batch=True)
         if verdict.fields is not None:
             self.record(jobs, Outcome(fields=verdict.fields, attempts=1, usage=usage))
 

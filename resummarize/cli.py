@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import os
-import re
 import sys
 import threading
-import urllib.parse
 from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,6 +18,7 @@ from resummarize.detect import FAIL_REASONS, MISSING_WHY, RESTORE_BYPASSES
 from resummarize.errors import BatchPending, InputError, ResummarizeError, UsageError
 from resummarize.plan import FileScan, diagnostic_lines, fails, scan_paths, totals
 from resummarize.report import ScanReport, scan_table
+from resummarize.usage import base_url, command_typo, numbers_as_paths, unknown_arguments
 
 if TYPE_CHECKING:
     import openai
@@ -114,48 +112,6 @@ def build_parser() -> _Parser:
     return parser
 
 
-def _unknown(parser: _Parser, command: str | None, extras: list[str]) -> str:
-    """The error for arguments no option took: each option-like one named, with the option meant."""
-    known = [o for a in parser.commands[command]._actions for o in a.option_strings] if command else []
-    named = []
-    for token in extras:
-        if not token.startswith("-"):
-            continue
-        guess = difflib.get_close_matches(token.split("=", 1)[0], known, n=1, cutoff=0.6)
-        named.append(f"{token} (did you mean {guess[0]}?)" if guess else token)
-    if not named:
-        return f"unrecognized arguments: {' '.join(extras)}"
-    return f"unknown option{'s' if len(named) > 1 else ''} {', '.join(named)}"
-
-
-def _numbers_as_paths(paths: Sequence[Path]) -> None:
-    """A number where a path is expected is a mistyped option's value (`--concurency 4`), not a file."""
-    for path in paths:
-        if re.fullmatch(r"[0-9]+(\.[0-9]+)?", str(path)) and not path.exists():
-            raise UsageError(f"{path}: a number where a path is expected (is the option before it mistyped?)")
-
-
-def _base_url(url: str | None) -> None:
-    """A base URL the client could not use fails before any request, named: without a scheme the SDK
-    would only say, after its retries, that a connection failed."""
-    if url is None:
-        return
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"--base-url (or OPENAI_BASE_URL) {url}: not an http:// or https:// URL "
-                         f"(did you mean https://{url.split('://', 1)[-1]}?)")
-
-
-def _command_typo(parser: _Parser, argv: Sequence[str]) -> None:
-    """A mistyped command (`repiar`) is named with the one meant, as a mistyped option is."""
-    words = [a for a in argv if not a.startswith("-")]
-    if not words or words[0] in parser.commands or argv[0] != words[0]:
-        return
-    guess = difflib.get_close_matches(words[0], list(parser.commands), n=1, cutoff=0.6)
-    if guess:
-        parser.error(f"unknown command {words[0]} (did you mean {guess[0]}?)")
-
-
 def _provider_options(p: argparse.ArgumentParser) -> None:
     """Where and how to ask: shared by `repair` and `worker`."""
     env = os.environ.get
@@ -179,8 +135,9 @@ def _provider_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="show the plan, its tokens and cost live and with --batch; no network, no key")
     p.add_argument("--price", type=_price, metavar="IN,OUT",
-                   help="dollars per million input and output tokens of --model, for the dry-run cost "
-                   "(default: a built-in table of OpenAI list prices)")
+                   help="dollars per million input and output tokens of --model, for the dry-run estimate and "
+                   "the money a run spent (default: a dated table of list prices: OpenAI, DeepSeek, Qwen, "
+                   "Gemini, Kimi)")
     p.add_argument("--cache", type=Path, metavar="FILE",
                    help="SQLite journal of validated answers (default: in the user cache directory)")
     p.add_argument("--prompts", type=Path, metavar="DIR", help="override the prompt templates")
@@ -410,14 +367,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    _command_typo(parser, argv)
+    typo = command_typo(parser.commands, argv)
+    if typo:
+        parser.error(typo)
     args, extras = parser.parse_known_args(argv)
     if extras:
         command = getattr(args, "command", None)
-        (parser.commands[command] if command else parser).error(_unknown(parser, command, extras))
+        (parser.commands[command] if command else parser).error(unknown_arguments(parser.commands, command, extras))
     try:
-        _numbers_as_paths(getattr(args, "paths", []))
-        _base_url(getattr(args, "base_url", None))
+        numbers_as_paths(getattr(args, "paths", []))
+        base_url(getattr(args, "base_url", None))
         if getattr(args, "language", None):  # `render` has no --language
             from resummarize.language import resolve
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resummarize.config import RepairOptions
-from resummarize.cost import estimate_cost
+from resummarize.cost import rates_source, run_cost
 from resummarize.digest import iter_digest_paths
 from resummarize.digest.model import Digest
 from resummarize.errors import (
@@ -108,17 +108,13 @@ async def _repair(
     on_wait: Callable[[str], None] | None,
     stop: threading.Event | None,
 ) -> RepairReport:
-    options = options or RepairOptions()
     prompts = prompts or load_prompts()
     started = time.monotonic()
     with _journal(journal, options.dry_run) as db:
         if options.dry_run:
-            report = RepairReport()
-            run = prepare(list(paths), options, prompts, on_file=on_file,
-                          on_jobs=Estimate(db, prompts, report))
-            run.report.cached, run.report.estimated_requests = report.cached, report.estimated_requests
-            run.report.estimated_prompt_tokens = report.estimated_prompt_tokens
-            _cost(run.report, options)
+            estimate = Estimate(db, prompts)
+            run = prepare(list(paths), options, prompts, on_file=on_file, on_jobs=estimate)
+            estimate.settle(run.report, options)
             if on_plan is not None:
                 on_plan(run)
             _write_report(run.report, options)
@@ -137,13 +133,6 @@ async def _repair(
             raise _stopped(engine, run, options, started, group) from None
     _finish(run, options, started)
     return run.report
-
-
-def _cost(report: RepairReport, options: RepairOptions) -> None:
-    """The dry run's cost: tokens, live and Batch API prices (or "unknown price")."""
-    report.estimate = estimate_cost(options.model, report.estimated_requests, report.estimated_prompt_tokens,
-                                    options.prices)
-
 
 
 @contextmanager
@@ -260,7 +249,7 @@ class Engine:
             return False  # stored under older rules that today's reject: ask again
         job.outcome = Outcome(fields=fields, attempts=0)
         self.report.cached += 1
-        self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=0))
+        self._emit(_written(job, attempts=0))
         self.outbox.settle(job)
         return True
 
@@ -312,7 +301,8 @@ class Engine:
             self.report.totals.add(exc.usage)
             for job in jobs:
                 self._emit(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=exc.attempts,
-                                       error=exc.reason, note=cut_abstract(job.request.abstract)[1]))
+                                       error=exc.reason, note=cut_abstract(job.request.abstract)[1],
+                                       reasons=list(job.reasons)))
                 self.outbox.settle(job)
             self._trip(exc)
             return
@@ -329,8 +319,7 @@ class Engine:
         journal cannot take it (`JournalError` stops the run), the answer is still written to the digest."""
         for job in jobs:
             job.outcome = outcome
-            self._emit(EntryResult(id=job.entry.id, path=job.path, status="repaired", attempts=outcome.attempts,
-                                   note=cut_abstract(job.request.abstract)[1]))
+            self._emit(_written(job, attempts=outcome.attempts, note=cut_abstract(job.request.abstract)[1]))
             self.outbox.settle(job)
         self.journal.put(jobs[0].key, outcome.fields)
 
@@ -367,12 +356,21 @@ class Engine:
                     self.report.totals.add(spent)
                 made = spent.requests if spent is not None else 0
                 self.report.record(EntryResult(
-                    id=job.entry.id, path=job.path, status="failed", attempts=made,
+                    id=job.entry.id, path=job.path, status="failed", attempts=made, reasons=list(job.reasons),
                     error=f"stopped after {made} request(s): {reason}" if made else f"not attempted: {reason}"))
+
+
+def _written(job: Job, attempts: int, note: str | None = None) -> EntryResult:
+    """The result of an answered job: a dropped paper is `restored`, any other entry `repaired`."""
+    return EntryResult(id=job.entry.id, path=job.path, status="restored" if job.index is None else "repaired",
+                       attempts=attempts, note=note, reasons=list(job.reasons))
 
 
 def _finish(run: Run, options: RepairOptions, started: float) -> None:
     run.report.wall_time = time.monotonic() - started
+    t = run.report.totals
+    t.cost_usd = run_cost(t, t.batch, options.model, options.prices)
+    t.rates = rates_source(options.model, options.prices)
     _write_report(run.report, options)
 
 

@@ -210,9 +210,8 @@ class PlannedFile:
     index: int
     entries: int
     diagnostics: list[str] = field(default_factory=list)
-    #: Jobs that will be asked (counted by the first pass), and the ids of the papers restored among them.
+    #: Jobs that will be asked (counted by the first pass).
     work: int = 0
-    restored: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -230,6 +229,8 @@ class Job:
     raw_order: Sequence[str] = ()
     raw_index: int = 0
     outcome: Outcome | None = None
+    #: Why it is asked: the reasons of its broken fields, `refused`, or `missing` for a restored paper.
+    reasons: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
@@ -266,7 +267,6 @@ def prepare(
             del digest
             askable = _askable(jobs, run.report)
         planned.work = len(askable)
-        planned.restored = [job.entry.id for job in askable if job.index is None]
         run.report.totals.needs_repair += len(jobs)
         run.files.append(planned)
         if on_jobs is not None:
@@ -331,6 +331,7 @@ def _jobs_for(
         keys = ask if whole else tuple(k for k in ask if canonical(k) in broken)
         existing = {k: entry.fields[k] for k in ask if k in entry.fields} if strategy == "translate" else None
         jobs.append(_job(planned, index, entry, language, strategy, existing, keys, options, prompts, ask=ask))
+        jobs[-1].reasons = tuple(sorted(set(verdict.fields.values()))) or ("refused",)
     if options.restore_missing and plan.raw_problem is not None:
         raise InputError(plan.raw_file, f"cannot restore missing papers: {plan.raw_problem}")
     if options.restore_missing and plan.missing and plan.raw_file is not None:
@@ -361,6 +362,7 @@ def _restore_jobs(
         entry = entry.model_copy(update={"fields": dict.fromkeys(keys, "")})
         job = _job(planned, None, entry, language, "regenerate", None, keys, options, prompts)
         job.raw, job.raw_order, job.raw_index = objects[paper_id], plan.raw_order, place[paper_id]
+        job.reasons = ("missing",)
         jobs.append(job)
     return jobs
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from resummarize.cost import CostEstimate, dollars
+from resummarize.cost import CostEstimate, Share, dollars
 
 
 class NeedsRepair(BaseModel):
@@ -62,20 +62,30 @@ class Usage:
                      self.completion_tokens + other.completion_tokens)
 
 
+#: What became of an entry: its fields repaired, a dropped paper restored, or failed; a dry run lists the
+#: entries it would ask for (`planned`) and those the journal answers (`in_journal`).
+Status = Literal["repaired", "restored", "failed", "planned", "in_journal"]
+WRITTEN: frozenset[str] = frozenset({"repaired", "restored"})
+
+
 class EntryResult(BaseModel):
     id: str
     path: str
-    status: Literal["repaired", "failed"]
+    status: Status
     #: Requests sent for this entry (retries, re-asks and refused modes included); 0: journal or not asked.
     attempts: int
     error: str | None = None
     #: Something the run did to the entry's input that its reader should know (an abstract cut short).
     note: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    #: Why the entry was asked about (its fields' reasons, `refused`, or `missing`); empty when unknown.
+    reasons: list[str] = Field(default_factory=list)
 
 
 class ReportTotals(BaseModel):
     needs_repair: int = 0
+    #: Entries written: repaired ones and restored papers alike; `restored` counts the latter apart.
     repaired: int = 0
+    restored: int = 0
     failed: int = 0
     #: Live requests sent; Batch API lines are counted apart (`batch_lines`, of which `batch_errors` were
     #: in the batch's error file), and the tokens of both add up in the token counts.
@@ -84,11 +94,19 @@ class ReportTotals(BaseModel):
     completion_tokens: int = 0
     batch_lines: int = 0
     batch_errors: int = 0
+    #: Dollars the requests cost at `rates` (None for a model without a known price).
+    cost_usd: float | None = None
+    rates: str = ""
 
-    def add(self, usage: Usage) -> None:
+    #: The part of the tokens that went through the Batch API (billed at its discount).
+    batch: Usage = Field(default_factory=Usage, exclude=True)
+
+    def add(self, usage: Usage, *, batch: bool = False) -> None:
         self.requests += usage.requests
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
+        if batch:
+            self.batch += usage
 
 
 class RepairReport(BaseModel):
@@ -108,17 +126,19 @@ class RepairReport(BaseModel):
 
     def record(self, result: EntryResult) -> None:
         self.entries.append(result)
-        if result.status == "repaired":
+        if result.status in WRITTEN:
             self.totals.repaired += 1
-        else:
+            self.totals.restored += result.status == "restored"
+        elif result.status == "failed":
             self.totals.failed += 1
 
     def revoke(self, paper_id: str, path: str, error: str) -> None:
         """An answer that could not be applied after all (its entry changed on disk): failed, not repaired."""
         for index, entry in enumerate(self.entries):
-            if (entry.id, entry.path, entry.status) == (paper_id, path, "repaired"):
+            if (entry.id, entry.path) == (paper_id, path) and entry.status in WRITTEN:
                 self.entries[index] = entry.model_copy(update={"status": "failed", "error": error})
                 self.totals.repaired -= 1
+                self.totals.restored -= entry.status == "restored"
                 self.totals.failed += 1
                 return
 
@@ -140,21 +160,44 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
             unknown = f"unknown price for {e.model} (--price IN,OUT)"
             rows.append(("estimated cost, live", unknown if e.live_usd is None else dollars(e.live_usd)))
             rows.append(("estimated cost, --batch", unknown if e.batch_usd is None else dollars(e.batch_usd)))
+            rows.append(("priced as", e.rates))
     else:
+        restored = f"{t.restored} restored, " if t.restored else ""
         rows += [
-            ("repaired", f"{t.repaired} ({report.cached} from journal)"),
+            ("repaired", f"{t.repaired} ({restored}{report.cached} from journal)"),
             ("failed", str(t.failed)),
             *([("left for the next run", str(left))] if (left := t.needs_repair - t.repaired - t.failed) > 0 else []),
             *([("batch lines", f"{t.batch_lines} ({t.batch_errors} in the error file)")] if t.batch_lines else []),
             ("live requests" if t.batch_lines else "requests", str(t.requests)),
             ("prompt tokens", f"{t.prompt_tokens:,}"),
             ("completion tokens", f"{t.completion_tokens:,}"),
+            ("cost", (dollars(t.cost_usd) + f" ({t.rates})") if t.cost_usd is not None else t.rates),
             ("files written", str(len(report.written))),
             ("wall time", f"{report.wall_time:.1f} s"),
         ]
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name:<{width}}  {value}" for name, value in rows]
+    if dry_run and report.estimate is not None:
+        lines += _shares("by reason", report.estimate.by_reason, 0)
+        lines += _shares("by file (most requests first)", report.estimate.by_file, FILES_SHOWN)
     return "\n".join([*lines, f"  {report.note}"] if report.note else lines)
+
+
+#: The dry run's table names this many files (the JSON lists them all).
+FILES_SHOWN = 10
+
+
+def _shares(title: str, shares: dict[str, Share], limit: int) -> list[str]:
+    """A dry run's breakdown: entries, requests and live cost of each reason or file, largest first."""
+    ranked = sorted(shares.items(), key=lambda item: (-item[1].requests, -item[1].entries, item[0]))
+    shown = ranked[:limit] if limit else ranked
+    lines = [f"  {title}:"] if ranked else []
+    for name, share in shown:
+        cost = "" if share.live_usd is None else f", ~{dollars(share.live_usd)} live"
+        lines.append(f"    {name}: {share.entries} entries, {share.requests} requests{cost}")
+    if len(ranked) > len(shown):
+        lines.append(f"    ... {len(ranked) - len(shown)} more files (--json lists them all)")
+    return lines
 
 
 def scan_table(files: Sequence[FileScan]) -> str:

@@ -243,10 +243,7 @@ class Worker:
         if before is None:
             return  # removed meanwhile
         self.seen[path] = before  # a malformed file is retried only once it changes
-        restored: set[str] = set()
-
         def plan(planned: PlannedFile) -> None:
-            restored.update(planned.restored)
             for line in planned.diagnostics:
                 self.log(line)
 
@@ -257,17 +254,17 @@ class Worker:
         except RunStopped as exc:
             weather = self.weather.excuses(exc)
             if isinstance(exc.report, RepairReport):
-                self._done(path, exc.report, restored, markdown, summary, quiet=weather)
+                self._done(path, exc.report, markdown, summary, quiet=weather)
             if not weather:
                 self.log(f"fatal {path}: {exc}")
             raise
-        self._done(path, report, restored, markdown, summary)
+        self._done(path, report, markdown, summary)
 
-    def _done(self, path: Path, report: RepairReport, restored: set[str], markdown: list[Path],
-              summary: PassSummary, *, quiet: bool = False) -> None:
+    def _done(self, path: Path, report: RepairReport, markdown: list[Path], summary: PassSummary, *,
+              quiet: bool = False) -> None:
         summary.files += 1
         if not (quiet or self.weather.repeated(report)):  # an outage is told once, not on every try
-            self.log(_describe(path, report, restored, self.options.dry_run))
+            self.log(_describe(path, report, self.options.dry_run))
         if self.options.dry_run:
             summary.failed += report.totals.needs_repair
             return
@@ -302,20 +299,18 @@ def _reason(path: Path, exc: InputError) -> str:
     return exc.message if exc.line is None else f"line {exc.line}: {exc.message}"
 
 
-def _describe(path: Path, report: RepairReport, restored: set[str], dry_run: bool) -> str:
+def _describe(path: Path, report: RepairReport, dry_run: bool) -> str:
     """One log line with the counts of a file's repair."""
     totals = report.totals
     if dry_run:
         return f"plan {path}: {totals.needs_repair} need repair, {report.cached} in journal"
     if not totals.needs_repair:
         return f"clean {path}"
-    done = [e for e in report.entries if e.status == "repaired"]
-    back = sum(1 for e in done if e.id in restored)
     left = totals.needs_repair - totals.repaired - totals.failed
     verb = "stopped" if left else "repaired" if totals.repaired else "failed"
     rest = f", {left} left for the next run" if left else ""
-    return (f"{verb} {path}: {len(done) - back} repaired, {totals.failed} failed, {totals.requests} requests, "
-            f"{back} restored, {report.cached} from journal{rest}")
+    return (f"{verb} {path}: {totals.repaired - totals.restored} repaired, {totals.failed} failed, "
+            f"{totals.requests} requests, {totals.restored} restored, {report.cached} from journal{rest}")
 
 
 @contextmanager

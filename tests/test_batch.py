@@ -21,7 +21,7 @@ from resummarize.batch import (
 )
 from resummarize.cli import main
 from resummarize.config import RepairOptions, Settings
-from resummarize.cost import estimate_cost, price
+from resummarize.cost import PRICES_AS_OF, estimate_cost, price
 from resummarize.engine import repair
 from resummarize.errors import BatchPending, BatchUnfinished, ProviderError
 from resummarize.journal import Journal
@@ -373,7 +373,8 @@ def test_cost_note_compares_live_and_batch() -> None:
                           estimated_prompt_tokens=100_000)
     # 10 questions to ask: 100,000 prompt tokens ($0.25 on gpt-4o) + 10 x 300 completion tokens ($0.03).
     assert batch_cost_note(report, "gpt-4o") == (
-        "~100,000 prompt + ~3,000 completion tokens: about $0.28 live, $0.14 with the Batch API"
+        "~100,000 prompt + ~3,000 completion tokens: about $0.28 live, $0.14 with the Batch API "
+        f"(gpt-4o at list prices of {PRICES_AS_OF})"
     )
     unknown = batch_cost_note(report, "local-llama")
     assert unknown.endswith("unknown price for local-llama (set one with --price IN,OUT)")
