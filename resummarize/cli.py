@@ -206,6 +206,11 @@ def run_scan(args: argparse.Namespace) -> int:
             print(f"missing: {total.missing} papers of the raw crawl are not in their enhanced file; {MISSING_WHY}. "
                   "They count in the exit code only with --fail-on missing; repair --restore-missing brings "
                   f"them back, but {RESTORE_BYPASSES}.")
+        behind = [f for f in files if f.unrendered]
+        if behind:
+            print(f"unrendered: {len(behind)} markdown digest(s) lack papers their JSONL file holds; "
+                  "`resummarize render DATE_AI_enhanced_<Language>.jsonl -o DATE.md` renders one again "
+                  "(repair --restore-missing does it itself).")
     return EXIT_NEEDS_REPAIR if fails(files, _fail_on(args.fail_on)) else EXIT_CLEAN
 
 

@@ -76,13 +76,14 @@ def spent(model: str, prompt_tokens: int, completion_tokens: int,
 
 
 def run_cost(totals: TokenCounts, batch: TokenCounts, model: str,
-             prices: Mapping[str, tuple[float, float]] | None = None) -> float | None:
-    """The money a run's requests cost: the Batch API's tokens (`batch`, part of `totals`) at its
-    discount, the rest at live rates; None for an unknown price."""
+             prices: Mapping[str, tuple[float, float]] | None = None) -> tuple[float | None, str]:
+    """The money a run's requests cost and where the rates came from: the Batch API's tokens (`batch`,
+    part of `totals`) at its discount, the rest at live rates; None for an unknown price."""
     live = spent(model, totals.prompt_tokens - batch.prompt_tokens,
                  totals.completion_tokens - batch.completion_tokens, prices)
     by_batch = spent(model, batch.prompt_tokens, batch.completion_tokens, prices, discount=BATCH_DISCOUNT)
-    return None if live is None or by_batch is None else round(live + by_batch, 6)
+    usd = None if live is None or by_batch is None else round(live + by_batch, 6)
+    return usd, rates_source(model, prices)
 
 
 class TokenCounts(Protocol):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resummarize.config import RepairOptions
-from resummarize.cost import rates_source, run_cost
+from resummarize.cost import run_cost
 from resummarize.digest import iter_digest_paths
 from resummarize.digest.model import Digest
 from resummarize.errors import (
@@ -44,6 +44,7 @@ from resummarize.provider.prompts import PromptSet, cut_abstract, load_prompts
 from resummarize.provider.request import Outcome
 from resummarize.provider.retry import outage_reason
 from resummarize.report import EntryResult, RepairReport
+from resummarize.rerender import rerender_restored
 from resummarize.writer import check_targets
 
 if TYPE_CHECKING:
@@ -273,9 +274,8 @@ class Engine:
         """After a stop, the requests in flight get `timeout` seconds to answer (their answers are
         journaled and written); then they are given up, and their papers are left for the next run."""
         while not self.stop.is_set():  # a threading.Event: a signal handler or another thread sets it
-            if all(task.done() for task in asking):
+            if (await asyncio.wait(list(asking), timeout=0.1))[0] == set(asking):
                 return
-            await asyncio.wait(list(asking), timeout=0.1)
         _, late = await asyncio.wait(asking, timeout=self.options.timeout)
         for task in late:
             task.cancel()
@@ -367,11 +367,11 @@ def _written(job: Job, attempts: int, note: str | None = None) -> EntryResult:
 
 
 def _finish(run: Run, options: RepairOptions, started: float) -> None:
-    run.report.wall_time = time.monotonic() - started
-    t = run.report.totals
-    t.cost_usd = run_cost(t, t.batch, options.model, options.prices)
-    t.rates = rates_source(options.model, options.prices)
-    _write_report(run.report, options)
+    report, t = run.report, run.report.totals
+    report.wall_time = time.monotonic() - started
+    t.cost_usd, t.rates = run_cost(t, t.batch, options.model, options.prices)
+    report.rendered = rerender_restored(report, options.settings.preferred_language())  # DATE.md too
+    _write_report(report, options)
 
 
 def _write_report(report: RepairReport, options: RepairOptions) -> None:

@@ -32,6 +32,9 @@ class FileScan(BaseModel):
     missing: list[str]
     #: Entries whose summary seems to belong to another entry: listed apart, repaired only when asked.
     mismatched: list[str] = []
+    #: A markdown digest `DATE.md`: papers of the enhanced JSONL file beside it that it does not show (it
+    #: needs rendering again, e.g. after papers were restored into the JSONL).
+    unrendered: list[str] = Field(default_factory=list)
 
 
 class Totals(BaseModel):
@@ -117,6 +120,8 @@ class RepairReport(BaseModel):
     wall_time: float = Field(default=0.0, exclude=True)
     cached: int = Field(default=0, exclude=True)
     written: list[str] = Field(default_factory=list, exclude=True)
+    #: Markdown digests rendered again from a JSONL file that gained restored papers.
+    rendered: list[str] = Field(default_factory=list, exclude=True)
     estimated_requests: int = Field(default=0, exclude=True)
     estimated_prompt_tokens: int = Field(default=0, exclude=True)
     #: A line the closing table adds below its rows (the cost estimate of a dry run).
@@ -219,4 +224,6 @@ def _reasons(scan: FileScan) -> str:
     for item in scan.needs_repair:
         for reason in set(item.fields.values()):
             counts[reason] = counts.get(reason, 0) + 1
+    if scan.unrendered:
+        counts["unrendered"] = len(scan.unrendered)
     return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "-"

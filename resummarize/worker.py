@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +25,17 @@ from typing import Any
 import openai
 
 from resummarize.config import RepairOptions
-from resummarize.digest import JsonlDigest, iter_digest_paths, load, raw_sibling
-from resummarize.digest.names import ENHANCED_NAME
-from resummarize.digest.render import category_order, render_markdown
+from resummarize.digest import iter_digest_paths, raw_sibling
 from resummarize.engine import repair
 from resummarize.errors import InputError, ProviderError, RunStopped, UsageError
 from resummarize.journal import Journal
-from resummarize.language import Language, resolve
 from resummarize.lock import file_lock
 from resummarize.outage import OutageWatch
 from resummarize.plan import PlannedFile
 from resummarize.provider.prompts import PromptSet
 from resummarize.report import RepairReport
-from resummarize.writer import open_writers, write_atomic
+from resummarize.rerender import render_targets, rerender
+from resummarize.writer import open_writers
 
 #: Watch mode leaves a file alone until it has been quiet this long and no program holds it open for
 #: writing: a pipeline may still be writing it, and replacing a file under an open writer loses whatever
@@ -79,33 +76,6 @@ def observe(path: Path, previous: Signature | None = None) -> Signature | None:
     except OSError as exc:
         raise InputError(path, f"cannot read the file: {exc.strerror or exc}") from exc
     return Signature(hashlib.sha256(data).hexdigest(), st.st_mtime_ns, len(data), seen)
-
-
-def render_targets(paths: Iterable[Path], preferred: Language | None) -> dict[Path, list[Path]]:
-    """The markdown digests each enhanced JSONL file is rendered into, by upstream's naming.
-
-    `DAY_AI_enhanced_L.jsonl` renders into `DAY_AI_enhanced_L.md` and, as upstream's converter names
-    it, `DAY.md`; when several languages share a day, `DAY.md` belongs to the preferred language only.
-    """
-    days: dict[Path, list[tuple[Path, str]]] = {}
-    for path in paths:
-        match = ENHANCED_NAME.fullmatch(path.name)
-        if match:
-            days.setdefault(path.with_name(match["day"] + ".md"), []).append((path, match["language"]))
-    targets: dict[Path, list[Path]] = {}
-    for shared, group in days.items():
-        for path, language in group:
-            targets[path] = [path.with_suffix(".md")]
-            if len(group) == 1 or (preferred is not None and _names(language, preferred)):
-                targets[path].append(shared)
-    return targets
-
-
-def _names(value: str, language: Language) -> bool:
-    try:
-        return resolve(value) == language
-    except UsageError:  # a language we do not know cannot be the preferred one
-        return False
 
 
 @dataclass
@@ -278,18 +248,14 @@ class Worker:
         if not report.written:
             return
         self.seen[path] = self._fingerprint(path) or ()
+        for rendered in report.rendered:  # by the repair itself: the JSONL gained restored papers
+            self.log(f"rendered {rendered}")
         for target in markdown:
-            self._render(path, target)
+            if str(target) not in report.rendered:
+                self._render(path, target)
 
     def _render(self, source: Path, target: Path) -> None:
-        if not target.is_file():
-            return
-        digest = load(source)
-        if not isinstance(digest, JsonlDigest):
-            return
-        data = render_markdown(digest, category_order(None, target, os.environ.get("CATEGORIES"))).encode("utf-8")
-        if target.read_bytes() != data:
-            write_atomic(target, data)
+        if rerender(source, target):
             self.log(f"rendered {target}")
 
 

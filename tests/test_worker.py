@@ -28,8 +28,9 @@ from resummarize.journal import Journal
 from resummarize.language import resolve
 from resummarize.plan import scan_file
 from resummarize.provider.prompts import load_prompts
+from resummarize.rerender import render_targets
 from resummarize.testing.server import FakeProvider, Fault, FaultPlan
-from resummarize.worker import Worker, file_lock, render_targets, run_worker
+from resummarize.worker import Worker, file_lock, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
 BURST = "2026-05-21_AI_enhanced_Chinese.jsonl"  # 48 failed entries; 60 papers of its raw crawl are missing
