@@ -250,7 +250,8 @@ class Engine:
             return False  # stored under older rules that today's reject: ask again
         job.outcome = Outcome(fields=fields, attempts=0)
         self.report.cached += 1
-        self._emit(_written(job, attempts=0))
+        self._emit(EntryResult.written(job.entry.id, job.path, restored=job.index is None, attempts=0,
+                                       reasons=job.reasons))
         self.outbox.settle(job)
         return True
 
@@ -271,8 +272,7 @@ class Engine:
         self.outbox.flush()
 
     async def _bound(self, asking: list[asyncio.Task[None]]) -> None:
-        """After a stop, the requests in flight get `timeout` seconds to answer (their answers are
-        journaled and written); then they are given up, and their papers are left for the next run."""
+        """After a stop, requests in flight get `timeout` seconds to answer; then their papers are left."""
         while not self.stop.is_set():  # a threading.Event: a signal handler or another thread sets it
             if (await asyncio.wait(list(asking), timeout=0.1))[0] == set(asking):
                 return
@@ -319,7 +319,9 @@ class Engine:
         journal cannot take it (`JournalError` stops the run), the answer is still written to the digest."""
         for job in jobs:
             job.outcome = outcome
-            self._emit(_written(job, attempts=outcome.attempts, note=cut_abstract(job.request.abstract)[1]))
+            self._emit(EntryResult.written(job.entry.id, job.path, restored=job.index is None,
+                                           attempts=outcome.attempts, reasons=job.reasons,
+                                           note=cut_abstract(job.request.abstract)[1]))
             self.outbox.settle(job)
         self.journal.put(jobs[0].key, outcome.fields)
 
@@ -358,12 +360,6 @@ class Engine:
                 self.report.record(EntryResult(
                     id=job.entry.id, path=job.path, status="failed", attempts=made, reasons=list(job.reasons),
                     error=f"stopped after {made} request(s): {reason}" if made else f"not attempted: {reason}"))
-
-
-def _written(job: Job, attempts: int, note: str | None = None) -> EntryResult:
-    """The result of an answered job: a dropped paper is `restored`, any other entry `repaired`."""
-    return EntryResult(id=job.entry.id, path=job.path, status="restored" if job.index is None else "repaired",
-                       attempts=attempts, note=note, reasons=list(job.reasons))
 
 
 def _finish(run: Run, options: RepairOptions, started: float) -> None:

@@ -83,6 +83,13 @@ class EntryResult(BaseModel):
     #: Why the entry was asked about (its fields' reasons, `refused`, or `missing`); empty when unknown.
     reasons: list[str] = Field(default_factory=list)
 
+    @classmethod
+    def written(cls, paper_id: str, path: str, *, restored: bool, attempts: int, reasons: Sequence[str],
+                note: str | None = None) -> EntryResult:
+        """An answered entry: a dropped paper put back is `restored`, any other `repaired`."""
+        return cls(id=paper_id, path=path, status="restored" if restored else "repaired", attempts=attempts,
+                   reasons=list(reasons), note=note)
+
 
 class ReportTotals(BaseModel):
     needs_repair: int = 0
