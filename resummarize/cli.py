@@ -75,6 +75,9 @@ def build_parser() -> _Parser:
     _paths(scan)
     _judging(scan)
     scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
+    scan.add_argument("--html", type=Path, metavar="FILE",
+                      help="also write a health page: one self-contained HTML file charting each day's findings "
+                      "by reason, the worst days first, and what a repair would cost ($MODEL_NAME's price)")
     scan.add_argument("--fail-on", metavar="REASONS",
                       help="comma list of what makes exit code 1: " + ", ".join(FAIL_REASONS)
                       + " (default: every reason but missing papers; refused with --include refused)")
@@ -192,6 +195,10 @@ def run_scan(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         files.append(scan)
     total = totals(files)
+    if args.html is not None:
+        from resummarize.health import write_page
+
+        write_page(args.html, args.paths, files, settings)
     if args.json:
         print(ScanReport(files=files, totals=total).model_dump_json(indent=2))
     else:
