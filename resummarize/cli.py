@@ -16,8 +16,8 @@ from resummarize import __version__
 from resummarize.config import RepairOptions, Settings
 from resummarize.detect import FAIL_REASONS, MISSING_WHY, RESTORE_BYPASSES
 from resummarize.errors import BatchPending, InputError, ResummarizeError, UsageError
-from resummarize.plan import FileScan, diagnostic_lines, fails, scan_paths, totals
-from resummarize.report import ScanReport, scan_table
+from resummarize.plan import FileScan, diagnostic_lines, fails, scan_paths
+from resummarize.report import ScanReport, scan_table, totals
 from resummarize.usage import base_url, command_typo, numbers_as_paths, unknown_arguments
 
 if TYPE_CHECKING:

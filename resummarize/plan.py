@@ -23,12 +23,11 @@ from resummarize.detect import EntryVerdict, Placeholders, check_entry, missing_
 from resummarize.digest import iter_digest_paths, load_digest, raw_sibling, read_raw_ids, read_raw_objects
 from resummarize.digest.jsonl import entry_from, field_keys, printable
 from resummarize.digest.model import FIELDS, Digest, Entry, canonical
-from resummarize.digest.names import day_of
 from resummarize.errors import InputError, UsageError
 from resummarize.journal import AnswerKey
 from resummarize.language import Language, resolve
 from resummarize.provider.request import Outcome, SummaryRequest
-from resummarize.report import EntryResult, FileScan, NeedsRepair, RepairReport, ScanReport, Totals
+from resummarize.report import EntryResult, FileScan, NeedsRepair, RepairReport, ScanReport, Totals, totals
 from resummarize.rerender import markdown_lag
 
 if TYPE_CHECKING:
@@ -188,20 +187,6 @@ def fails(files: Iterable[FileScan], reasons: Collection[str] | None) -> bool:
                 "mismatched" in reasons and item.mismatched):
             return True
     return False
-
-
-def totals(files: Sequence[FileScan]) -> Totals:
-    """Entries add up file by file; what needs repair, is refused, missing or mismatched counts papers: one
-    broken in a day's JSONL and in its markdown digest is one paper to repair (the per-file lists keep both)."""
-    papers: dict[str, set[tuple[tuple[str, str], str]]] = {
-        name: set() for name in ("needs_repair", "refused", "missing", "mismatched")}
-    for item in files:
-        day = day_of(item.path)
-        papers["needs_repair"].update((day, entry.id) for entry in item.needs_repair)
-        papers["refused"].update((day, paper_id) for paper_id in item.refused)
-        papers["missing"].update((day, paper_id) for paper_id in item.missing)
-        papers["mismatched"].update((day, paper_id) for paper_id in item.mismatched)
-    return Totals(entries=sum(item.entries for item in files), **{k: len(ids) for k, ids in papers.items()})
 
 
 # --- the jobs of a repair -----------------------------------------------------------------------------

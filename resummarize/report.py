@@ -52,6 +52,22 @@ class ScanReport(BaseModel):
     totals: Totals
 
 
+def totals(files: Sequence[FileScan]) -> Totals:
+    """Entries add up file by file; what needs repair, is refused, missing or mismatched counts papers: one
+    broken in a day's JSONL and in its markdown digest is one paper to repair (the per-file lists keep both)."""
+    from resummarize.digest.names import day_of  # here: the digest package imports errors, which imports us
+
+    papers: dict[str, set[tuple[tuple[str, str], str]]] = {
+        name: set() for name in ("needs_repair", "refused", "missing", "mismatched")}
+    for item in files:
+        day = day_of(item.path)
+        papers["needs_repair"].update((day, entry.id) for entry in item.needs_repair)
+        papers["refused"].update((day, paper_id) for paper_id in item.refused)
+        papers["missing"].update((day, paper_id) for paper_id in item.missing)
+        papers["mismatched"].update((day, paper_id) for paper_id in item.mismatched)
+    return Totals(entries=sum(item.entries for item in files), **{k: len(ids) for k, ids in papers.items()})
+
+
 @dataclass(frozen=True)
 class Usage:
     """What talking to the provider cost: requests sent and the tokens they used; `+` adds two up."""
