@@ -41,6 +41,18 @@ def _judging(parser: argparse.ArgumentParser) -> None:
                         help="an extra placeholder string your pipeline writes (repeatable; end with * for a prefix)")
 
 
+def _scan_options(scan: argparse.ArgumentParser) -> None:
+    _paths(scan)
+    _judging(scan)
+    scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
+    scan.add_argument("--html", type=Path, metavar="FILE",
+                      help="also write a health page: one self-contained HTML file charting each day's findings "
+                      "by reason, the worst days first, and what a repair would cost ($MODEL_NAME's price)")
+    scan.add_argument("--fail-on", metavar="REASONS",
+                      help="comma list of what makes exit code 1: " + ", ".join(FAIL_REASONS)
+                      + " (default: every reason but missing papers; refused with --include refused)")
+
+
 def _paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="digest (.md), enhanced JSONL file, or a folder holding them")
@@ -72,15 +84,7 @@ def build_parser() -> _Parser:
                           description="Report which entries need repair and why. Exit 0: nothing to "
                           "repair; 1: something does (missing papers only with --fail-on missing); "
                           "2: usage or input error.")
-    _paths(scan)
-    _judging(scan)
-    scan.add_argument("--json", action="store_true", help="print one JSON object (the scan contract)")
-    scan.add_argument("--html", type=Path, metavar="FILE",
-                      help="also write a health page: one self-contained HTML file charting each day's findings "
-                      "by reason, the worst days first, and what a repair would cost ($MODEL_NAME's price)")
-    scan.add_argument("--fail-on", metavar="REASONS",
-                      help="comma list of what makes exit code 1: " + ", ".join(FAIL_REASONS)
-                      + " (default: every reason but missing papers; refused with --include refused)")
+    _scan_options(scan)
 
     repair = sub.add_parser("repair", help="re-ask an LLM for broken entries and rewrite the digest",
                             description="Repair broken entries in place (atomically). Exit 0: nothing left "
