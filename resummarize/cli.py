@@ -17,7 +17,7 @@ from resummarize.config import RepairOptions, Settings
 from resummarize.detect import FAIL_REASONS, MISSING_WHY, RESTORE_BYPASSES
 from resummarize.errors import BatchPending, InputError, ResummarizeError, UsageError
 from resummarize.plan import FileScan, diagnostic_lines, fails, scan_paths
-from resummarize.report import ScanReport, scan_table, totals
+from resummarize.report import ScanReport, scan_summary, totals
 from resummarize.usage import base_url, command_typo, numbers_as_paths, unknown_arguments
 
 if TYPE_CHECKING:
@@ -206,22 +206,7 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.json:
         print(ScanReport(files=files, totals=total).model_dump_json(indent=2))
     else:
-        print(scan_table(files))
-        print(f"total: {total.entries} entries, {total.needs_repair} need repair, "
-              f"{total.refused} refused, {total.missing} missing")
-        if total.mismatched:
-            ids = ", ".join(paper for item in files for paper in item.mismatched)
-            print(f"mismatched: {total.mismatched} entries seem to hold another entry's summary ({ids}); listed "
-                  "for a reader to check, repaired only with --include mismatched")
-        if total.missing:
-            print(f"missing: {total.missing} papers of the raw crawl are not in their enhanced file; {MISSING_WHY}. "
-                  "They count in the exit code only with --fail-on missing; repair --restore-missing brings "
-                  f"them back, but {RESTORE_BYPASSES}.")
-        behind = [f for f in files if f.unrendered]
-        if behind:
-            print(f"unrendered: {len(behind)} markdown digest(s) lack papers their JSONL file holds; "
-                  "`resummarize render DATE_AI_enhanced_<Language>.jsonl -o DATE.md` renders one again "
-                  "(repair --restore-missing does it itself).")
+        print(scan_summary(files, total, missing=(MISSING_WHY, RESTORE_BYPASSES)))
     return EXIT_NEEDS_REPAIR if fails(files, _fail_on(args.fail_on)) else EXIT_CLEAN
 
 

@@ -250,8 +250,7 @@ class Engine:
             return False  # stored under older rules that today's reject: ask again
         job.outcome = Outcome(fields=fields, attempts=0)
         self.report.cached += 1
-        self._emit(EntryResult.written(job.entry.id, job.path, restored=job.index is None, attempts=0,
-                                       reasons=job.reasons))
+        self._emit(job.written(attempts=0))
         self.outbox.settle(job)
         return True
 
@@ -319,9 +318,7 @@ class Engine:
         journal cannot take it (`JournalError` stops the run), the answer is still written to the digest."""
         for job in jobs:
             job.outcome = outcome
-            self._emit(EntryResult.written(job.entry.id, job.path, restored=job.index is None,
-                                           attempts=outcome.attempts, reasons=job.reasons,
-                                           note=cut_abstract(job.request.abstract)[1]))
+            self._emit(job.written(attempts=outcome.attempts, note=cut_abstract(job.request.abstract)[1]))
             self.outbox.settle(job)
         self.journal.put(jobs[0].key, outcome.fields)
 

@@ -227,6 +227,11 @@ class Job:
     def path(self) -> str:
         return str(self.file.path)
 
+    def written(self, attempts: int, note: str | None = None) -> EntryResult:
+        """Its answer was applied: a dropped paper put back is `restored`, any other entry `repaired`."""
+        return EntryResult.written(self.entry.id, self.path, restored=self.index is None, attempts=attempts,
+                                   reasons=self.reasons, note=note)
+
 
 @dataclass
 class Run:

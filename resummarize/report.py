@@ -228,6 +228,29 @@ def _shares(title: str, shares: dict[str, Share], limit: int) -> list[str]:
     return lines
 
 
+def scan_summary(files: Sequence[FileScan], total: Totals, missing: tuple[str, str]) -> str:
+    """What `scan` prints for humans: the per-file table, the totals, and a note for each kind of finding
+    that is listed apart (mismatched entries, missing papers, markdown digests behind their JSONL).
+    `missing` says why papers may be missing and what restoring them bypasses (detect's texts)."""
+    why, bypasses = missing
+    lines = [scan_table(files), f"total: {total.entries} entries, {total.needs_repair} need repair, "
+             f"{total.refused} refused, {total.missing} missing"]
+    if total.mismatched:
+        ids = ", ".join(paper for item in files for paper in item.mismatched)
+        lines.append(f"mismatched: {total.mismatched} entries seem to hold another entry's summary ({ids}); listed "
+                     "for a reader to check, repaired only with --include mismatched")
+    if total.missing:
+        lines.append(f"missing: {total.missing} papers of the raw crawl are not in their enhanced file; "
+                     f"{why}. They count in the exit code only with --fail-on missing; repair "
+                     f"--restore-missing brings them back, but {bypasses}.")
+    behind = [f for f in files if f.unrendered]
+    if behind:
+        lines.append(f"unrendered: {len(behind)} markdown digest(s) lack papers their JSONL file holds; "
+                     "`resummarize render DATE_AI_enhanced_<Language>.jsonl -o DATE.md` renders one again "
+                     "(repair --restore-missing does it itself).")
+    return "\n".join(lines)
+
+
 def scan_table(files: Sequence[FileScan]) -> str:
     """One row per scanned file: entries, what needs repair, refused, mismatched, missing, the language
     it was judged against (and where that came from), and the reasons counted."""
