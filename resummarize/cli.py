@@ -201,7 +201,6 @@ def run_scan(args: argparse.Namespace) -> int:
     total = totals(files)
     if args.html is not None:
         from resummarize.health import write_page
-
         write_page(args.html, args.paths, files, settings)
     if args.json:
         print(ScanReport(files=files, totals=total).model_dump_json(indent=2))
@@ -257,9 +256,8 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
 
             stack.enter_context(cassette(args.record or args.replay, "record" if args.record else "replay"))
         client = None if args.dry_run else _client(key, args.base_url, args.timeout)
-        bar = stack.enter_context(Progress.shown(skip_locked=args.no_wait))
-        stop = threading.Event()
-        interrupted = stack.enter_context(stop_on_signals(stop, lambda _: bar.stopping(args.timeout)))
+        bar = stack.enter_context(Progress.shown(skip_locked=args.no_wait, timeout=args.timeout))
+        interrupted = stack.enter_context(stop_on_signals(stop := threading.Event(), bar.stopping))
         work = repair(args.paths, options, client=client, journal=args.cache, prompts=prompts,
                       on_file=bar.read, on_plan=bar.planned, on_result=bar.result, on_lock=bar.locked,
                       on_wait=bar.say, stop=stop)
@@ -268,8 +266,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
         print(report.to_json(), end="")
     print(table(report, dry_run=args.dry_run), file=sys.stderr)
     if interrupted:
-        print("resummarize: interrupted; answers received are journaled and written, the rest is left for "
-              "the next run", file=sys.stderr)
+        print("resummarize: interrupted; every answer received is journaled and written", file=sys.stderr)
         return EXIT_INTERRUPTED
     left = report.totals.needs_repair if args.dry_run else report.totals.failed
     return EXIT_NEEDS_REPAIR if left else EXIT_CLEAN

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 class Progress:
     """The hooks `repair` calls, drawn on one bar."""
 
-    def __init__(self, bar: tqdm[Any], *, skip_locked: bool = False) -> None:
+    def __init__(self, bar: tqdm[Any], *, skip_locked: bool = False, timeout: float = 60.0) -> None:
         self.bar = bar
         self.skip_locked = skip_locked
+        self.timeout = timeout
 
     @classmethod
     @contextmanager
-    def shown(cls, *, skip_locked: bool = False, file: TextIO | None = None,
+    def shown(cls, *, skip_locked: bool = False, timeout: float = 60.0, file: TextIO | None = None,
               disable: bool | None = None) -> Iterator[Progress]:
         """The bar on `file` (stderr), drawn only on a terminal unless `disable` says otherwise."""
         from tqdm import tqdm
@@ -38,7 +39,7 @@ class Progress:
         bar: tqdm[Any] = tqdm(total=0, unit="entry", desc="reading", file=file or sys.stderr, disable=disable,
                               dynamic_ncols=True, miniters=1)
         try:
-            yield cls(bar, skip_locked=skip_locked)
+            yield cls(bar, skip_locked=skip_locked, timeout=timeout)
         finally:
             bar.close()
 
@@ -63,10 +64,10 @@ class Progress:
         self.bar.write(f"resummarize: {what} {path}: another resummarize run is repairing it"
                        + (" (--no-wait)" if self.skip_locked else ""), file=sys.stderr)
 
-    def stopping(self, timeout: float) -> None:
-        """The first Ctrl-C: no new requests; those in flight get `timeout` seconds."""
-        self.bar.write(f"resummarize: stopping: no new requests; waiting up to {timeout:g} s for the answers in "
-                       "flight (Ctrl-C again to quit at once)", file=sys.stderr)
+    def stopping(self, _: int) -> None:
+        """The first Ctrl-C (the signal's number): no new requests; those in flight get `--timeout`."""
+        self.bar.write(f"resummarize: stopping: no new requests; waiting up to {self.timeout:g} s for the answers "
+                       "in flight (Ctrl-C again to quit at once)", file=sys.stderr)
 
     def result(self, _: EntryResult) -> None:
         self.bar.update(1)
