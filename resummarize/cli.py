@@ -298,7 +298,9 @@ def _api_key(args: argparse.Namespace, paths: Sequence[Path] = ()) -> str | None
     """The key, when one is needed; the inputs are looked at first, so that an empty or mistyped folder
     is what a user without a key hears about."""
     key = os.environ.get("OPENAI_API_KEY")
-    if not (key or args.dry_run or args.replay or _credentials(args.base_url)):
+    from resummarize.provider.wire import split_credentials
+
+    if not (key or args.dry_run or args.replay or split_credentials(args.base_url)[1]):
         from resummarize.digest import iter_digest_paths
 
         for _ in iter_digest_paths(paths):
@@ -328,28 +330,10 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
 
 
-def _credentials(base_url: str | None) -> tuple[str, str] | None:
-    from resummarize.provider.wire import split_credentials
-
-    return split_credentials(base_url)[1]
-
-
 def _client(key: str | None, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
-    """The client, its URL without credentials (they would reach every message naming it and replace the
-    key); with no API key, the URL's `user:password` go as HTTP Basic auth."""
-    import base64
+    from resummarize.provider.wire import client
 
-    import openai
-
-    from resummarize.provider.wire import split_credentials
-
-    url, credentials = split_credentials(base_url)
-    headers = {}
-    if credentials is not None and not key:
-        token = base64.b64encode(":".join(credentials).encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    return openai.AsyncOpenAI(api_key=key or "replay-needs-no-key", base_url=url, max_retries=0, timeout=timeout,
-                              default_headers=headers)
+    return client(key, base_url, timeout)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

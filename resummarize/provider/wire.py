@@ -8,6 +8,7 @@ conforming answer is remembered (the journal keeps it per endpoint and model for
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -118,6 +119,18 @@ def split_credentials(url: str | None) -> tuple[str | None, tuple[str, str] | No
     netloc = f"{host}:{parts.port}" if parts.port is not None else host
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return clean, (parts.username or "", parts.password or "")
+
+
+def client(key: str | None, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
+    """The client for a key and endpoint: the URL without credentials (they would reach every message
+    naming it, and httpx would send them as Basic auth in place of the key); with no API key, the URL's
+    `user:password` go as HTTP Basic auth. The SDK's own retries are off: one retry policy."""
+    url, credentials = split_credentials(base_url)
+    headers = {}
+    if credentials is not None and not key:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+    return openai.AsyncOpenAI(api_key=key or "replay-needs-no-key", base_url=url, max_retries=0, timeout=timeout,
+                              default_headers=headers)
 
 
 def output_cap(keys: Sequence[str], language: Language) -> int:
