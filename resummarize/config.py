@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 from resummarize.detect import Placeholders, written_in
-from resummarize.digest.model import Digest
+from resummarize.digest.model import Diagnostic, Digest
+from resummarize.errors import UsageError
 from resummarize.language import Language, from_environment, resolve
 
 Strategy = Literal["regenerate", "translate"]
@@ -43,7 +44,10 @@ class Settings(BaseModel):
         if self.language:
             return resolve(self.language), "flag"
         if digest.language_hint:
-            return resolve(digest.language_hint), "name" if digest.format == "jsonl" else "sibling"
+            try:
+                return resolve(digest.language_hint), "name" if digest.format == "jsonl" else "sibling"
+            except UsageError:  # a fork's name for a language we do not know: one line, and judge it anyway
+                _unknown_language(digest, digest.language_hint)
         if (found := from_environment(self.environment_language)) is not None:
             return found, "environment"
         if (found := written_in(digest.entries, placeholders or self.placeholders())) is not None:
@@ -80,3 +84,12 @@ class RepairOptions(BaseModel):
     wait_for_lock: bool = True
     #: Dollars per million (input, output) tokens by model, over the built-in table (the dry-run cost).
     prices: dict[str, tuple[float, float]] = {}
+
+
+def _unknown_language(digest: Digest, declared: str) -> None:
+    """Note once on the digest that its name declares a language we do not know (it is then judged
+    against the language its entries are written in, and the rest of a folder is scanned as usual)."""
+    message = (f"the file name declares the language {declared!r}, which is not known; judged against the "
+               "language its entries are written in (pass --language to choose)")
+    if all(diagnostic.message != message for diagnostic in digest.diagnostics):
+        digest.diagnostics.append(Diagnostic(line=0, id="", message=message))

@@ -25,7 +25,7 @@ from resummarize.shapes import placeholder_shape, same_short_text
 #: empty > placeholder > corrupted > wrong_language is reported; `mismatched` (a summary that belongs to
 #: another entry of the digest, see `grounding.py`) is judged only on entries with no other reason, and
 #: is listed apart like a refusal: a guess from the other entries, acted on only when asked.
-REASONS: tuple[str, ...] = ("placeholder", "empty", "wrong_language", "corrupted", "mismatched")
+REASONS: tuple[str, ...] = ("placeholder", "empty", "wrong_language", "corrupted", "mismatched", "wrong_type")
 #: What `scan --fail-on` can name: every field reason, plus refusals and papers the digest dropped.
 FAIL_REASONS: tuple[str, ...] = (*REASONS, "refused", "missing")
 
@@ -218,7 +218,7 @@ def plainly_clean(entries: Sequence[Entry], language: Language, placeholders: Pl
     entries' fields at once (a Python call per field was most of a scan): the five fields, none blank,
     none starting like a placeholder or the refusal, no control character or U+FFFD, and plainly in the
     digest's language. False means look field by field."""
-    five = [entry.fields.keys() in _FIVE_KEYS for entry in entries]
+    five = [entry.fields.keys() in _FIVE_KEYS and not entry.wrong_types for entry in entries]
     chosen = (entry.fields.values() for entry, ok in zip(entries, five, strict=True) if ok)
     texts = list(map(str.strip, chain.from_iterable(chosen)))
     unmarked = placeholders.quiet_heads(texts)  # a field that may start like a placeholder is looked at whole
@@ -256,6 +256,9 @@ def check_entry(entry: Entry, language: Language, placeholders: Placeholders) ->
         if name not in _FIELD_SET or name in present:
             continue
         present.add(name)
+        if key in entry.wrong_types:  # a list, an object or a number: no page shows it as a summary
+            broken[key] = "wrong_type"
+            continue
         stripped = text.strip()
         reason = _form_reason(text, placeholders, damage_possible)
         if reason is None:

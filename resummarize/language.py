@@ -46,13 +46,31 @@ _TABLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
             "汉语",
             "漢語",
             "简体中文",
-            "繁體中文",
-            "繁体中文",
             "mandarin",
             "simplified chinese",
-            "traditional chinese",
             "chinese simplified",
+            "simplified-chinese",
+            "zh-hans",
+            "zh-cn",
+            "zh-sg",
+        ),
+    ),
+    (
+        "Traditional Chinese",
+        "zh-Hant",
+        "Han",
+        (
+            "繁體中文",
+            "繁体中文",
+            "正體中文",
+            "traditional chinese",
             "chinese traditional",
+            "traditional-chinese",
+            "chinese-traditional",
+            "zh-hant",
+            "zh-tw",
+            "zh-hk",
+            "zh-mo",
         ),
     ),
     ("Japanese", "ja", "Kana", ("日本語", "日语", "日文")),
@@ -78,9 +96,12 @@ _TABLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 
 LANGUAGES: tuple[Language, ...] = tuple(Language(name, code, script) for name, code, script, _ in _TABLE)
 
-_BY_CODE: dict[str, Language] = {lang.code: lang for lang in LANGUAGES}
+_BY_CODE: dict[str, Language] = {lang.code.lower(): lang for lang in LANGUAGES}
+#: Chinese in its two scripts shares the Han letters; which script is told by `_han_variant`, not by the
+#: classifier, so only Simplified stands for Han here.
+_VARIANTS = {"zh": "zh-Hant", "zh-Hant": "zh"}
 _BY_SCRIPT: dict[str, tuple[str, ...]] = {
-    script: tuple(lang.code for lang in LANGUAGES if lang.script == script)
+    script: tuple(lang.code for lang in LANGUAGES if lang.script == script and lang.code != "zh-Hant")
     for script in dict.fromkeys(lang.script for lang in LANGUAGES)
 }
 _BY_NAME: dict[str, Language] = {
@@ -143,9 +164,10 @@ def resolve(value: str) -> Language:
     """The language a user named, by name (any case, native names too) or ISO 639-1 code with region."""
     key = _key(value)
     found = _BY_NAME.get(key) or _BY_CODE.get(key)
-    if found is None and "-" in key:
-        primary = key.split("-", 1)[0]
-        found = _BY_CODE.get(primary) or _BY_NAME.get(primary)
+    parts = key.split("-")
+    while found is None and len(parts) > 1:  # `zh-Hant-TW` -> `zh-hant`, `en-US` -> `en`
+        parts.pop()
+        found = _BY_CODE.get("-".join(parts)) or _BY_NAME.get("-".join(parts))
     if found is None:
         raise UsageError(f"unknown language {value!r} (use a name such as English or an ISO 639-1 code)")
     return found
@@ -274,7 +296,8 @@ def detect(text: str) -> str | None:
         script = "Latin"
     if script == "Han" and _japanese(letters):
         script = "Kana"
-    return _same_script(clean, letters, script)
+    found = _same_script(clean, letters, script)
+    return "zh-Hant" if found == "zh" and _han_variant(clean) == "zh-Hant" else found
 
 
 _COMMON_HAN = re.compile(r"[\u4e00-\u9fff]+")
@@ -335,10 +358,39 @@ def plainly_han_each(texts: Sequence[str]) -> list[bool]:
     return [fits and not _ANY_KANA.search(text) for fits, text in zip(enough, texts, strict=True)]
 
 
+@cache
+def _only_in(code: str) -> frozenset[str]:
+    """The Chinese characters only one script writes (`zh`: Simplified, `zh-Hant`: Traditional), from
+    hanzidentifier's CC-CEDICT tables; loaded on first use (~80 ms)."""
+    from hanzidentifier import helpers
+
+    simplified, traditional = helpers.SIMPLIFIED_CHARACTERS, helpers.TRADITIONAL_CHARACTERS
+    return frozenset(simplified - traditional if code == "zh" else traditional - simplified)
+
+
+def _han_variant(text: str) -> str | None:
+    """`zh` or `zh-Hant` when the text holds characters only that script writes and none only the other
+    does; None when its characters are shared by both, mixed or absent."""
+    for code, other in _VARIANTS.items():
+        if not _only_in(code).isdisjoint(text) and _only_in(other).isdisjoint(text):
+            return code
+    return None
+
+
+def _other_variant(texts: Sequence[str], language: Language) -> list[bool]:
+    """For each text, whether it is plainly written in the other script of Chinese than `language`'s
+    (one C-level pass over all the texts settles the common case: none is)."""
+    other = _VARIANTS.get(language.code)
+    if other is None or _only_in(other).isdisjoint("".join(texts)):
+        return [False] * len(texts)
+    return [_han_variant(text) == other for text in texts]
+
+
 def plainly_written_each(texts: Sequence[str], language: Language) -> list[bool]:
     """For each text, True only when `matches` holds, told by the cheap tests alone (False: look closer)."""
     if language.script == "Han":
-        return plainly_han_each(texts)
+        return [fits and not other for fits, other in
+                zip(plainly_han_each(texts), _other_variant(texts, language), strict=True)]
     if language.code == "en":
         return list(map(_obviously, texts, repeat(language)))
     return [False] * len(texts)
@@ -354,7 +406,7 @@ def matches_many(texts: Sequence[str], language: Language) -> list[bool]:
     if language.script != "Han" or len(texts) < 2:
         return [matches(text, language) for text in texts]
     if plainly_han(texts):
-        return [True] * len(texts)
+        return [not other for other in _other_variant(texts, language)]
     joined = "\n".join(texts)
     if _ANY_KANA.search(joined):
         return [matches(text, language) for text in texts]
@@ -362,8 +414,8 @@ def matches_many(texts: Sequence[str], language: Language) -> list[bool]:
     han = len(joined) - len(_COMMON_HAN.sub("", joined))
     spare = sum(len(text) for text in texts) - sum(ascii_counts) - han
     return [
-        (len(text) - ascii - spare >= max(4, _OWN_MIN * len(text))) or matches(text, language)
-        for text, ascii in zip(texts, ascii_counts, strict=True)
+        ((len(text) - ascii - spare >= max(4, _OWN_MIN * len(text))) or matches(text, language)) and not other
+        for text, ascii, other in zip(texts, ascii_counts, _other_variant(texts, language), strict=True)
     ]
 
 
@@ -373,6 +425,8 @@ def matches(text: str, language: Language) -> bool:
     Short, mixed or ambiguous text matches: flagging a good summary costs a needless rewrite, while a
     missed one is still visible to the reader.
     """
+    if _VARIANTS.get(language.code) is not None and _other_variant([text], language)[0]:
+        return False  # a Traditional Chinese digest with Simplified summaries, or the other way round
     if _obviously(text, language):
         return True
     clean, letters, units, total = _measure(text)
@@ -396,4 +450,4 @@ def prevailing(texts: Iterable[str]) -> Language | None:
     A digest's own summaries say what language it is in better than any default does.
     """
     votes = Counter(code for text in texts if (code := detect(text)) is not None)
-    return _BY_CODE[votes.most_common(1)[0][0]] if votes else None
+    return _BY_CODE[votes.most_common(1)[0][0].lower()] if votes else None

@@ -95,6 +95,6 @@ class Outbox:
                                "is now (the answer is in the journal)")
         for paper_id in result.removed:
             self.report.revoke(paper_id, path, "removed from the file by another writer during the repair: not "
-                               "brought back (the answer is in the journal)")
+                               "brought back (the answer is in the journal)", status="removed")
         assert result.target is not None
         self.report.written.append(str(result.target))

@@ -168,7 +168,8 @@ def scan(paths: Iterable[Path | str], settings: Settings | None = None) -> ScanR
 
 def diagnostic_lines(digest: Digest) -> list[str]:
     """`file:line: problem` for each line of a digest that could not be used: one format for every command."""
-    return [f"{digest.path}:{diag.line}: {diag.message}" for diag in digest.diagnostics]
+    return [f"{digest.path}:{diag.line}: {diag.message}" if diag.line else f"{digest.path}: {diag.message}"
+            for diag in digest.diagnostics]
 
 
 def fails(files: Iterable[FileScan], reasons: Collection[str] | None) -> bool:
@@ -257,9 +258,9 @@ def prepare(
     for index, path in enumerate(names):
         with collector_paused():
             digest = load_digest(path)
-            planned = PlannedFile(path=path, index=index,
-                                  entries=len(digest.entries), diagnostics=diagnostic_lines(digest))
+            planned = PlannedFile(path=path, index=index, entries=len(digest.entries))
             jobs = _jobs_for(digest, planned, options, prompts, placeholders)
+            planned.diagnostics = diagnostic_lines(digest)  # after planning: it may note the file's name
             del digest
             askable = _askable(jobs, run.report)
         planned.work = len(askable)

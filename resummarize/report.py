@@ -83,13 +83,14 @@ class Usage:
 
 #: What became of an entry: its fields repaired, a dropped paper restored, or failed; a dry run lists the
 #: entries it would ask for (`planned`) and those the journal answers (`in_journal`).
-Status = Literal["repaired", "restored", "failed", "planned", "in_journal"]
+Status = Literal["repaired", "restored", "failed", "removed", "planned", "in_journal"]
 WRITTEN: frozenset[str] = frozenset({"repaired", "restored"})
 
 
 class EntryResult(BaseModel):
     id: str
     path: str
+    #: `removed`: another writer took the entry out of the file meanwhile; it is not brought back.
     status: Status
     #: Requests sent for this entry (retries, re-asks and refused modes included); 0: journal or not asked.
     attempts: int
@@ -113,6 +114,7 @@ class ReportTotals(BaseModel):
     repaired: int = 0
     restored: int = 0
     failed: int = 0
+    removed: int = 0
     #: Live requests sent; Batch API lines are counted apart (`batch_lines`, of which `batch_errors` were
     #: in the batch's error file), and the tokens of both add up in the token counts.
     requests: int = 0
@@ -160,14 +162,18 @@ class RepairReport(BaseModel):
         elif result.status == "failed":
             self.totals.failed += 1
 
-    def revoke(self, paper_id: str, path: str, error: str) -> None:
-        """An answer that could not be applied after all (its entry changed on disk): failed, not repaired."""
+    def revoke(self, paper_id: str, path: str, error: str, status: Literal["failed", "removed"] = "failed") -> None:
+        """An answer that could not be applied after all: its entry changed on disk (failed), or another
+        writer removed it (removed); never repaired."""
         for index, entry in enumerate(self.entries):
             if (entry.id, entry.path) == (paper_id, path) and entry.status in WRITTEN:
-                self.entries[index] = entry.model_copy(update={"status": "failed", "error": error})
+                self.entries[index] = entry.model_copy(update={"status": status, "error": error})
                 self.totals.repaired -= 1
                 self.totals.restored -= entry.status == "restored"
-                self.totals.failed += 1
+                if status == "removed":
+                    self.totals.removed += 1
+                else:
+                    self.totals.failed += 1
                 return
 
     def to_json(self) -> str:
@@ -194,7 +200,8 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
         rows += [
             ("repaired", f"{t.repaired} ({restored}{report.cached} from journal)"),
             ("failed", str(t.failed)),
-            *([("left for the next run", str(left))] if (left := t.needs_repair - t.repaired - t.failed) > 0 else []),
+            *([("removed meanwhile", str(t.removed))] if t.removed else []),
+            *([("left for the next run", str(left))] if (left := t.needs_repair - t.repaired - t.failed - t.removed) > 0 else []),
             *([("batch lines", f"{t.batch_lines} ({t.batch_errors} in the error file)")] if t.batch_lines else []),
             ("live requests" if t.batch_lines else "requests", str(t.requests)),
             ("prompt tokens", f"{t.prompt_tokens:,}"),

@@ -164,7 +164,7 @@ def test_precedence_corruption_beats_language() -> None:
 
 
 def test_reasons_are_the_documented_ones() -> None:
-    assert set(REASONS) == {"placeholder", "empty", "wrong_language", "corrupted", "mismatched"}
+    assert set(REASONS) == {"placeholder", "empty", "wrong_language", "corrupted", "mismatched", "wrong_type"}
 
 
 # Refusals -------------------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ def test_seed_as_a_chinese_digest(seed_path: Path) -> None:
 CORPUS = {
     "2025-03-20_AI_enhanced_Chinese.jsonl": (8, 3),
     "2025-04-11_AI_enhanced_Chinese.jsonl": (5, 5),
-    "2025-05-19_AI_enhanced_Chinese.jsonl": (2, 1),
+    "2025-05-19_AI_enhanced_Chinese.jsonl": (3, 2),  # 2505.10836 is in Traditional Chinese
     "2025-06-23_AI_enhanced_Chinese.jsonl": (3, 2),
     "2025-10-13_AI_enhanced_Chinese.jsonl": (2, 1),
     "2025-10-23_AI_enhanced_Chinese.jsonl": (3, 0),

@@ -124,7 +124,9 @@ def entry_from(
                       categories=obj.get("categories") or [], fields=fields, line=line)
     except ValidationError:  # odd types in a fork's file: coerce them instead of refusing the paper
         entry = Entry(id=paper_id, title=title, abstract=abstract, authors=_strings(obj.get("authors")),
-                      categories=_strings(obj.get("categories")), fields=_texts(fields), line=line)
+                      categories=_strings(obj.get("categories")), fields=_texts(fields), line=line,
+                      wrong_types=tuple(str(key) for key, value in fields.items()
+                                        if value is not None and not isinstance(value, str)))
     return entry, diagnostics
 
 

@@ -33,6 +33,9 @@ class Entry(BaseModel):
     authors: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
     fields: dict[str, str] = Field(default_factory=dict)
+    #: Keys whose value in the file was not text (a list, an object, a number): shown as text here, but
+    #: a reader's page shows `[object Object]`.
+    wrong_types: tuple[str, ...] = ()
     #: 1-based line in the source file where the entry starts (for messages).
     line: int = 0
 
