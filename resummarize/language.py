@@ -20,6 +20,7 @@ from functools import cache
 from itertools import repeat
 from typing import Any, NamedTuple
 
+from resummarize.chinese import VARIANTS, han_variant, other_variant
 from resummarize.errors import UsageError
 from resummarize.langmodel import read_model
 
@@ -37,42 +38,11 @@ class Language:
 #: (and a pattern to `_SCRIPTS` if its script is new).
 _TABLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("English", "en", "Latin", ("英语", "英文", "anglais", "englisch", "inglés", "ingles")),
-    (
-        "Chinese",
-        "zh",
-        "Han",
-        (
-            "中文",
-            "汉语",
-            "漢語",
-            "简体中文",
-            "mandarin",
-            "simplified chinese",
-            "chinese simplified",
-            "simplified-chinese",
-            "zh-hans",
-            "zh-cn",
-            "zh-sg",
-        ),
-    ),
-    (
-        "Traditional Chinese",
-        "zh-Hant",
-        "Han",
-        (
-            "繁體中文",
-            "繁体中文",
-            "正體中文",
-            "traditional chinese",
-            "chinese traditional",
-            "traditional-chinese",
-            "chinese-traditional",
-            "zh-hant",
-            "zh-tw",
-            "zh-hk",
-            "zh-mo",
-        ),
-    ),
+    ("Chinese", "zh", "Han", ("中文", "汉语", "漢語", "简体中文", "mandarin", "simplified chinese",
+                              "chinese simplified", "simplified-chinese", "zh-hans", "zh-cn", "zh-sg")),
+    ("Traditional Chinese", "zh-Hant", "Han", ("繁體中文", "繁体中文", "正體中文", "traditional chinese",
+                                               "chinese traditional", "traditional-chinese", "chinese-traditional",
+                                               "zh-hant", "zh-tw", "zh-hk", "zh-mo")),
     ("Japanese", "ja", "Kana", ("日本語", "日语", "日文")),
     ("Korean", "ko", "Hangul", ("한국어", "조선어", "韩语", "韓國語")),
     ("Russian", "ru", "Cyrillic", ("русский", "русский язык", "俄语")),
@@ -97,9 +67,8 @@ _TABLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 LANGUAGES: tuple[Language, ...] = tuple(Language(name, code, script) for name, code, script, _ in _TABLE)
 
 _BY_CODE: dict[str, Language] = {lang.code.lower(): lang for lang in LANGUAGES}
-#: Chinese in its two scripts shares the Han letters; which script is told by `_han_variant`, not by the
+#: Chinese in its two scripts shares the Han letters; which script is told by `han_variant`, not by the
 #: classifier, so only Simplified stands for Han here.
-_VARIANTS = {"zh": "zh-Hant", "zh-Hant": "zh"}
 _BY_SCRIPT: dict[str, tuple[str, ...]] = {
     script: tuple(lang.code for lang in LANGUAGES if lang.script == script and lang.code != "zh-Hant")
     for script in dict.fromkeys(lang.script for lang in LANGUAGES)
@@ -297,7 +266,7 @@ def detect(text: str) -> str | None:
     if script == "Han" and _japanese(letters):
         script = "Kana"
     found = _same_script(clean, letters, script)
-    return "zh-Hant" if found == "zh" and _han_variant(clean) == "zh-Hant" else found
+    return "zh-Hant" if found == "zh" and han_variant(clean) == "zh-Hant" else found
 
 
 _COMMON_HAN = re.compile(r"[\u4e00-\u9fff]+")
@@ -358,39 +327,11 @@ def plainly_han_each(texts: Sequence[str]) -> list[bool]:
     return [fits and not _ANY_KANA.search(text) for fits, text in zip(enough, texts, strict=True)]
 
 
-@cache
-def _only_in(code: str) -> frozenset[str]:
-    """The Chinese characters only one script writes (`zh`: Simplified, `zh-Hant`: Traditional), from
-    hanzidentifier's CC-CEDICT tables; loaded on first use (~80 ms)."""
-    from hanzidentifier import helpers
-
-    simplified, traditional = helpers.SIMPLIFIED_CHARACTERS, helpers.TRADITIONAL_CHARACTERS
-    return frozenset(simplified - traditional if code == "zh" else traditional - simplified)
-
-
-def _han_variant(text: str) -> str | None:
-    """`zh` or `zh-Hant` when the text holds characters only that script writes and none only the other
-    does; None when its characters are shared by both, mixed or absent."""
-    for code, other in _VARIANTS.items():
-        if not _only_in(code).isdisjoint(text) and _only_in(other).isdisjoint(text):
-            return code
-    return None
-
-
-def _other_variant(texts: Sequence[str], language: Language) -> list[bool]:
-    """For each text, whether it is plainly written in the other script of Chinese than `language`'s
-    (one C-level pass over all the texts settles the common case: none is)."""
-    other = _VARIANTS.get(language.code)
-    if other is None or _only_in(other).isdisjoint("".join(texts)):
-        return [False] * len(texts)
-    return [_han_variant(text) == other for text in texts]
-
-
 def plainly_written_each(texts: Sequence[str], language: Language) -> list[bool]:
     """For each text, True only when `matches` holds, told by the cheap tests alone (False: look closer)."""
     if language.script == "Han":
         return [fits and not other for fits, other in
-                zip(plainly_han_each(texts), _other_variant(texts, language), strict=True)]
+                zip(plainly_han_each(texts), other_variant(texts, language.code), strict=True)]
     if language.code == "en":
         return list(map(_obviously, texts, repeat(language)))
     return [False] * len(texts)
@@ -406,7 +347,7 @@ def matches_many(texts: Sequence[str], language: Language) -> list[bool]:
     if language.script != "Han" or len(texts) < 2:
         return [matches(text, language) for text in texts]
     if plainly_han(texts):
-        return [not other for other in _other_variant(texts, language)]
+        return [not other for other in other_variant(texts, language.code)]
     joined = "\n".join(texts)
     if _ANY_KANA.search(joined):
         return [matches(text, language) for text in texts]
@@ -415,7 +356,7 @@ def matches_many(texts: Sequence[str], language: Language) -> list[bool]:
     spare = sum(len(text) for text in texts) - sum(ascii_counts) - han
     return [
         ((len(text) - ascii - spare >= max(4, _OWN_MIN * len(text))) or matches(text, language)) and not other
-        for text, ascii, other in zip(texts, ascii_counts, _other_variant(texts, language), strict=True)
+        for text, ascii, other in zip(texts, ascii_counts, other_variant(texts, language.code), strict=True)
     ]
 
 
@@ -425,7 +366,7 @@ def matches(text: str, language: Language) -> bool:
     Short, mixed or ambiguous text matches: flagging a good summary costs a needless rewrite, while a
     missed one is still visible to the reader.
     """
-    if _VARIANTS.get(language.code) is not None and _other_variant([text], language)[0]:
+    if VARIANTS.get(language.code) is not None and other_variant([text], language.code)[0]:
         return False  # a Traditional Chinese digest with Simplified summaries, or the other way round
     if _obviously(text, language):
         return True

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 BURST = "2026-05-21_AI_enhanced_Chinese.jsonl"  # 48 failed entries; 60 papers of its raw crawl are missing
 RAW = "2026-05-21.jsonl"
 THREE = "2025-10-23_AI_enhanced_Chinese.jsonl"  # three failed entries
-SMALL = "2025-05-19_AI_enhanced_Chinese.jsonl"  # a failed entry and an English one
+SMALL = "2025-05-19_AI_enhanced_Chinese.jsonl"  # a failed entry, an English one and one in Traditional Chinese
 CHAT = "/v1/chat/completions"
 
 
@@ -97,7 +97,7 @@ def test_once_repairs_every_file_restores_missing_papers_and_rerenders_the_markd
     markdown.write_text(rendered(burst), encoding="utf-8")
     old_markdown = markdown.read_text(encoding="utf-8")
     needed = {path: broken(path) for path in (burst, three, small)}
-    assert [len(ids) for ids in needed.values()] == [108, 3, 2]
+    assert [len(ids) for ids in needed.values()] == [108, 3, 3]
     log: list[str] = []
     handler = signal.getsignal(signal.SIGTERM)
 
@@ -109,7 +109,7 @@ def test_once_repairs_every_file_restores_missing_papers_and_rerenders_the_markd
     assert signal.getsignal(signal.SIGTERM) is handler
     assert all(not broken(path) for path in needed)
     asked = answered(fake)
-    assert len(asked) == len(set(asked)) == 113
+    assert len(asked) == len(set(asked)) == 114
     assert set(asked) == set().union(*needed.values())
     assert lines_about(log, burst) == [
         f"repaired {burst}: 48 repaired, 0 failed, 108 requests, 60 restored, 0 from journal"]
@@ -143,7 +143,7 @@ def test_malformed_file_is_skipped_and_a_locked_file_waits_for_the_next_pass(
     log.clear()
     second = worker.run_pass()
     assert (second.files, second.errors, second.exit_code) == (1, 0, 0)
-    assert log == [f"repaired {small}: 2 repaired, 0 failed, 2 requests, 0 restored, 0 from journal"]
+    assert log == [f"repaired {small}: 3 repaired, 0 failed, 3 requests, 0 restored, 0 from journal"]
     assert not broken(small) and not broken(three)
     assert not list(data.glob(".*"))
 
@@ -227,7 +227,7 @@ def test_a_bad_key_stops_the_worker_with_exit_3(corpus_dir: Path, tmp_path: Path
                       prompts=load_prompts(), interval=60, once=False, log=log.append, settle=0.0)
     assert code == 3
     assert len(log) == 3 and log[0] == f"watching {data} every 60 s"
-    assert log[1].startswith(f"failed {small}: 0 repaired, 2 failed, 1 requests")  # first file in name order
+    assert log[1].startswith(f"failed {small}: 0 repaired, 3 failed, 1 requests")  # first file in name order
     assert log[2].startswith(f"fatal {small}: ") and "key" in log[2].lower()
     assert fake.count(CHAT) == 1 and three.read_bytes() == original
 
