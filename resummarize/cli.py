@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from resummarize import __version__
 from resummarize.config import RepairOptions, Settings
-from resummarize.detect import FAIL_REASONS, MISSING_WHY, RESTORE_BYPASSES
+from resummarize.detect import FAIL_REASONS
 from resummarize.errors import BatchPending, InputError, ResummarizeError, UsageError
 from resummarize.plan import FileScan, diagnostic_lines, fails, scan_paths
-from resummarize.report import ScanReport, scan_summary, totals
+from resummarize.report import MISSING_WHY, RESTORE_BYPASSES, ScanReport, scan_summary, totals
 from resummarize.usage import base_url, command_typo, numbers_as_paths, unknown_arguments
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.json:
         print(ScanReport(files=files, totals=total).model_dump_json(indent=2))
     else:
-        print(scan_summary(files, total, missing=(MISSING_WHY, RESTORE_BYPASSES)))
+        print(scan_summary(files, total))
     return EXIT_NEEDS_REPAIR if fails(files, _fail_on(args.fail_on)) else EXIT_CLEAN
 
 

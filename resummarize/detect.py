@@ -301,19 +301,6 @@ def _bare_id(paper_id: str) -> str:
     return text[:at] if at >= 0 and text[at + 1 :].isdecimal() else text
 
 
-#: Why a paper of the raw crawl may be absent from its enhanced file: usually a decision, not damage.
-MISSING_WHY = (
-    "such papers are usually left out on purpose: upstream's "
-    "enhance.py drops a paper when its content check calls the abstract or a summary sensitive, or when "
-    "that check fails, and forks drop papers they rate irrelevant"
-)
-#: What `--restore-missing` bypasses, said wherever it is offered.
-RESTORE_BYPASSES = (
-    "restoring them bypasses that filter: each is summarised and published although the pipeline chose "
-    "to hide it"
-)
-
-
 def missing_ids(enhanced: Iterable[str], raw: Iterable[str]) -> list[str]:
     """Ids of the raw crawl that the enhanced file dropped, in raw order, each once."""
     seen = {_bare_id(paper_id) for paper_id in enhanced}

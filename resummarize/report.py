@@ -12,6 +12,18 @@ from pydantic import BaseModel, Field
 
 from resummarize.cost import CostEstimate, Share, dollars
 
+#: Why a paper of the raw crawl may be absent from its enhanced file: usually a decision, not damage.
+MISSING_WHY = (
+    "such papers are usually left out on purpose: upstream's "
+    "enhance.py drops a paper when its content check calls the abstract or a summary sensitive, or when "
+    "that check fails, and forks drop papers they rate irrelevant"
+)
+#: What `--restore-missing` bypasses, said wherever it is offered.
+RESTORE_BYPASSES = (
+    "restoring them bypasses that filter: each is summarised and published although the pipeline chose "
+    "to hide it"
+)
+
 
 class NeedsRepair(BaseModel):
     id: str
@@ -235,11 +247,9 @@ def _shares(title: str, shares: dict[str, Share], limit: int) -> list[str]:
     return lines
 
 
-def scan_summary(files: Sequence[FileScan], total: Totals, missing: tuple[str, str]) -> str:
+def scan_summary(files: Sequence[FileScan], total: Totals) -> str:
     """What `scan` prints for humans: the per-file table, the totals, and a note for each kind of finding
-    that is listed apart (mismatched entries, missing papers, markdown digests behind their JSONL).
-    `missing` says why papers may be missing and what restoring them bypasses (detect's texts)."""
-    why, bypasses = missing
+    that is listed apart (mismatched entries, missing papers, markdown digests behind their JSONL)."""
     lines = [scan_table(files), f"total: {total.entries} entries, {total.needs_repair} need repair, "
              f"{total.refused} refused, {total.missing} missing"]
     if total.mismatched:
@@ -248,8 +258,8 @@ def scan_summary(files: Sequence[FileScan], total: Totals, missing: tuple[str, s
                      "for a reader to check, repaired only with --include mismatched")
     if total.missing:
         lines.append(f"missing: {total.missing} papers of the raw crawl are not in their enhanced file; "
-                     f"{why}. They count in the exit code only with --fail-on missing; repair "
-                     f"--restore-missing brings them back, but {bypasses}.")
+                     f"{MISSING_WHY}. They count in the exit code only with --fail-on missing; repair "
+                     f"--restore-missing brings them back, but {RESTORE_BYPASSES}.")
     behind = [f for f in files if f.unrendered]
     if behind:
         lines.append(f"unrendered: {len(behind)} markdown digest(s) lack papers their JSONL file holds; "

@@ -92,26 +92,6 @@ async def test_a_line_appended_during_the_repair_survives_and_the_repairs_land(d
     assert left(data) == (0, MISSING)
 
 
-async def test_an_entry_removed_meanwhile_is_reported_removed_never_repaired(data: Path, tmp_path: Path) -> None:
-    _, scan = scan_file(data, Settings())
-    target = scan.needs_repair[0].id
-    lines = data.read_bytes().splitlines(keepends=True)
-    kept = [line for line in lines if json.loads(line)["id"] != target]
-
-    def other_writer(result: EntryResult) -> None:  # once the file is read and its answers arrive
-        if result.status == "repaired" and data.read_bytes() != b"".join(kept):
-            data.write_bytes(b"".join(kept))
-
-    with FakeProvider() as fake:
-        report = await repair_with(fake, data, tmp_path / "j.db", on_result=other_writer)
-    assert all(json.loads(line)["id"] != target for line in data.read_bytes().splitlines())
-    (entry,) = [e for e in report.entries if e.id == target]
-    assert entry.status == "removed" and "removed" in (entry.error or "")
-    assert report.totals.removed == 1 and report.totals.failed == 0
-    assert report.totals.repaired == BROKEN - 1
-    assert left(data) == (0, MISSING + 1)  # the raw crawl still has it: now a dropped paper
-
-
 async def test_an_entry_rewritten_meanwhile_is_left_as_the_other_writer_left_it(data: Path, tmp_path: Path) -> None:
     _, scan = scan_file(data, Settings())
     target = scan.needs_repair[0].id
@@ -438,6 +418,7 @@ async def test_an_entry_removed_meanwhile_is_reported_removed_and_not_brought_ba
     with FakeProvider() as fake:
         report = await repair_with(fake, data, tmp_path / "j.db", on_result=other_writer)
     assert target not in {json.loads(line)["id"] for line in data.read_bytes().splitlines()}
-    failed = [e for e in report.entries if e.status == "failed"]
-    assert [e.id for e in failed] == [target] and "removed from the file by another writer" in (failed[0].error or "")
+    removed = [e for e in report.entries if e.status == "removed"]  # neither repaired nor failed
+    assert [e.id for e in removed] == [target] and "removed from the file by another writer" in (removed[0].error or "")
+    assert report.totals.removed == 1 and report.totals.failed == 0
     assert report.totals.repaired == BROKEN - 1 and left(data) == (0, MISSING + 1)  # now missing from the crawl
