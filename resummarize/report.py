@@ -213,7 +213,8 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
             ("repaired", f"{t.repaired} ({restored}{report.cached} from journal)"),
             ("failed", str(t.failed)),
             *([("removed meanwhile", str(t.removed))] if t.removed else []),
-            *([("left for the next run", str(left))] if (left := t.needs_repair - t.repaired - t.failed - t.removed) > 0 else []),
+            *([("left for the next run", str(left))]
+              if (left := t.needs_repair - t.repaired - t.failed - t.removed) > 0 else []),
             *([("batch lines", f"{t.batch_lines} ({t.batch_errors} in the error file)")] if t.batch_lines else []),
             ("live requests" if t.batch_lines else "requests", str(t.requests)),
             ("prompt tokens", f"{t.prompt_tokens:,}"),
