@@ -44,6 +44,14 @@ async def run(
             await client.close()
 
 
+def first_papers(digest: Path, target: Path, papers: int) -> Path:
+    """A markdown digest cut after its first `papers` entries, written to `target`."""
+    lines = digest.read_text(encoding="utf-8").splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.startswith(f"### [{papers + 1}] "))
+    target.write_text("".join(lines[:end]), encoding="utf-8")
+    return target
+
+
 def answers_in(journal: Journal) -> int:
     """How many validated answers the journal file holds, read through a connection of its own."""
     with sqlite3.connect(journal.path) as db:

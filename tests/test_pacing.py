@@ -9,18 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from engine import run
+from engine import first_papers, run
 
 from resummarize.errors import ProviderError
 from resummarize.testing.server import FakeProvider, FaultPlan
-
-
-def first_papers(seed_path: Path, target: Path, papers: int) -> Path:
-    """The seed digest cut after its first `papers` entries (all of them in need of repair)."""
-    lines = seed_path.read_text(encoding="utf-8").splitlines(keepends=True)
-    end = next(i for i, line in enumerate(lines) if line.startswith(f"### [{papers + 1}] "))
-    target.write_text("".join(lines[:end]), encoding="utf-8")
-    return target
 
 
 async def test_a_one_slot_server_gets_its_answers_delivered(seed_path: Path, tmp_path: Path) -> None:
