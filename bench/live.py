@@ -1,5 +1,5 @@
 """A repair against a live OpenAI-compatible server (a local llama.cpp server, say), counting what the
-transport saw: requests sent, answers delivered, requests that timed out.
+transport saw: requests sent, responses delivered, requests that timed out.
 
     python bench/live.py --base-url http://127.0.0.1:8766/v1 --model MODEL [--papers 24] [--minutes 10]
                          [--fixed-window]
@@ -35,12 +35,13 @@ from resummarize.provider import throttle
 
 
 class Counting(httpx2.AsyncHTTPTransport):
-    """The transport, counting requests sent, answers delivered (the whole body read) and requests that
-    timed out, before the headers or within the body."""
+    """The transport, counting requests sent, responses delivered (the whole body read) and requests that
+    timed out, before the headers or within the body (the transport's own timeout, or the request's
+    deadline cancelling it)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.sent = self.delivered = self.timed_out = self.other = 0
+        self.sent = self.delivered = self.timed_out = self.cancelled = self.other = 0
         self.latencies: list[float] = []
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -50,6 +51,9 @@ class Counting(httpx2.AsyncHTTPTransport):
             response = await super().handle_async_request(request)
         except httpx2.TimeoutException:
             self.timed_out += 1
+            raise
+        except asyncio.CancelledError:  # the request's deadline (asyncio.timeout), or the run's end
+            self.cancelled += 1
             raise
         except BaseException:
             self.other += 1
@@ -69,6 +73,12 @@ class _Watched(httpx2.AsyncByteStream):
         except httpx2.TimeoutException:
             self.counter.timed_out += 1
             raise
+        except asyncio.CancelledError:
+            self.counter.cancelled += 1
+            raise
+        except BaseException:
+            self.counter.other += 1
+            raise
         self.counter.delivered += 1
         self.counter.latencies.append(time.monotonic() - self.start)
 
@@ -85,7 +95,7 @@ async def main() -> None:
     parser.add_argument("--fixed-window", action="store_true")
     args = parser.parse_args()
     if args.fixed_window:
-        throttle.Window.cut = lambda self, epoch: None  # type: ignore[method-assign]
+        throttle.Window.cut = lambda *_: None  # type: ignore[method-assign]
     transport = Counting()
     waits: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,9 +121,10 @@ async def main() -> None:
     latencies = sorted(transport.latencies)
     median = latencies[len(latencies) // 2] if latencies else float("nan")
     print(f"window: {'fixed 8' if args.fixed_window else 'adaptive'}; {outcome}")
-    print(f"requests sent {transport.sent}, answers delivered {transport.delivered}, timed out "
-          f"{transport.timed_out}, other failures {transport.other}; wall {wall:.0f} s; "
-          f"median answer {median:.1f} s")
+    print(f"requests sent {transport.sent}, responses delivered {transport.delivered}, timed out "
+          f"{transport.timed_out + transport.cancelled} (cut off by the deadline or the run's end: "
+          f"{transport.cancelled}), other failures {transport.other}; wall {wall:.0f} s; "
+          f"median response {median:.1f} s")
     for line in waits:
         print("wait:", line)
 

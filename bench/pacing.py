@@ -34,7 +34,7 @@ def one_slot(papers: int, service: float, timeout: float, *, adaptive: bool) -> 
     """Wall time, papers repaired and failed, requests sent, and requests the server computed."""
     cut = throttle.Window.cut
     if not adaptive:
-        throttle.Window.cut = lambda self, epoch: None  # type: ignore[method-assign]
+        throttle.Window.cut = lambda *_: None  # type: ignore[method-assign]
     try:
         with tempfile.TemporaryDirectory() as tmp, \
                 FakeProvider(max_concurrency=1, when_busy="queue", latency=service) as fake:
