@@ -3,7 +3,8 @@
 Requests are matched on method, endpoint and the parsed JSON body: not on the host or base URL,
 headers, timestamps, retry counts or the order in which concurrent requests went out. Secrets never
 reach the file: auth and cookie headers are scrubbed both ways, and only successful exchanges are
-recorded (a retried 429 or 5xx would otherwise shadow the answer on replay). A request the cassette does
+recorded (a retried 429 or 5xx would otherwise shadow the answer on replay); a refusal a cassette holds
+on purpose is replayed as recorded. A request the cassette does
 not hold raises `ReplayMissError` from here; this is the only module that knows about vcrpy.
 """
 
@@ -74,9 +75,16 @@ def _scrub_request(request: Any) -> Any:
     return request
 
 
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any] | None:
+def _kept_response(response: dict[str, Any]) -> dict[str, Any] | None:
+    """What recording keeps: answers only (a retried 429 or 5xx would shadow the answer on replay)."""
     if not 200 <= int(response["status"]["code"]) < 300:
         return None
+    return _scrub_response(response)
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    """vcrpy runs this on every interaction it loads too: a cassette that holds a refusal on purpose (a
+    server's HTTP 500 refusing a mode, recorded by other means) replays it as recorded."""
     headers = response.get("headers", {})
     for name in list(headers):
         if name.lower() in SECRET_HEADERS or name.lower().startswith("x-ratelimit"):
@@ -115,7 +123,7 @@ def recorder(mode: Literal["record", "replay"]) -> vcr.VCR:
         filter_headers=list(SECRET_HEADERS),
         decode_compressed_response=True,
         before_record_request=_scrub_request,
-        before_record_response=_scrub_response,
+        before_record_response=_kept_response if mode == "record" else _scrub_response,
     )
     config.register_persister(_AtomicPersister)
     config.register_matcher("json_body", _same_body)

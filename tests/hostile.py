@@ -37,6 +37,8 @@ class Behaviour:
     endless: int = 0
     #: Answer 200 with this prose as the message content, whatever mode was asked for.
     prose: str | None = None
+    #: Answer 200 with these bytes as they are (a recorded body).
+    raw: bytes | None = None
 
 
 @dataclass
@@ -117,7 +119,9 @@ class Hostile:
                 while self.sent_bytes < how.endless:
                     self._write(handler, chunk)
                 return
-            if how.prose is not None:
+            if how.raw is not None:
+                answer = how.raw
+            elif how.prose is not None:
                 completion = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                               "choices": [{"index": 0, "finish_reason": "stop",
                                            "message": {"role": "assistant", "content": how.prose}}]}
