@@ -138,6 +138,9 @@ def _provider_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restore-missing", action="store_true",
                    help="also generate papers of the raw crawl file that the enhanced file lacks; "
                    + f"{MISSING_WHY}; {RESTORE_BYPASSES}".replace("%", "%%"))
+    p.add_argument("--content-check", metavar="URL", default=env("CONTENT_CHECK_URL") or None, help="the "
+                   "pipeline's content check (POST {\"text\": ...} -> {\"sensitive\": bool}) on every answer and "
+                   "restored abstract before writing; sensitive or failing: blocked (default: $CONTENT_CHECK_URL)")
     p.add_argument("--backup", action="store_true", help="keep the original as FILE.bak")
     p.add_argument("--dry-run", action="store_true",
                    help="show the plan, its tokens and cost live and with --batch; no network, no key")
@@ -268,7 +271,7 @@ def run_repair(args: argparse.Namespace, settings: Settings) -> int:
     if interrupted:
         print("resummarize: interrupted; every answer received is journaled and written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    left = report.totals.needs_repair if args.dry_run else report.totals.failed
+    left = report.totals.needs_repair if args.dry_run else report.totals.failed + report.totals.blocked
     return EXIT_NEEDS_REPAIR if left else EXIT_CLEAN
 
 
@@ -287,6 +290,7 @@ def _options(args: argparse.Namespace, settings: Settings) -> RepairOptions:
         rpm=args.rpm, timeout=args.timeout, max_wait=args.max_wait, dry_run=args.dry_run,
         out=getattr(args, "out", None),
         backup=args.backup, restore_missing=args.restore_missing, batch=getattr(args, "batch", False),
+        content_check=args.content_check,
         wait=getattr(args, "wait", False), poll_interval=getattr(args, "poll_interval", 30.0),
         finish_live=getattr(args, "finish_live", False),
         report=getattr(args, "report", None), wait_for_lock=not getattr(args, "no_wait", False),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from resummarize.detect import Placeholders, written_in
 from resummarize.digest.model import Diagnostic, Digest
@@ -72,6 +72,16 @@ class RepairOptions(BaseModel):
     out: Path | None = None
     backup: bool = False
     restore_missing: bool = False
+    #: The pipeline's content check (`POST {"text": ...}` -> `{"sensitive": bool}`): every field of every
+    #: answer, and a restored paper's abstract, pass it before anything is written.
+    content_check: str | None = None
+
+    @model_validator(mode="after")
+    def _checked_live(self) -> RepairOptions:
+        """The content check stands between live answers and the files; Batch API answers would bypass it."""
+        if self.content_check and self.batch:
+            raise UsageError("--content-check does not work with --batch yet: repair live to check the answers")
+        return self
     #: Ask through the Batch API; `wait` polls every `poll_interval` seconds until the batch is done.
     batch: bool = False
     wait: bool = False

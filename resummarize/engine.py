@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resummarize.config import RepairOptions
+from resummarize.contentcheck import answer, journaled
 from resummarize.cost import run_cost
 from resummarize.digest import iter_digest_paths
 from resummarize.digest.model import Digest
@@ -32,7 +33,6 @@ from resummarize.errors import (
     RunStopped,
     SummaryError,
     UsageError,
-    ValidationFailure,
 )
 from resummarize.estimate import Estimate
 from resummarize.journal import Journal, default_path
@@ -241,14 +241,10 @@ class Engine:
 
     def from_journal(self, job: Job) -> bool:
         """Serve a job from the journal (counted as cached); False when it must be asked."""
-        fields = self.journal.get(job.key)
-        if fields is None or set(fields) != set(job.request.keys):
+        outcome = None if self.options.content_check else journaled(self.journal, self.summarizer, job)
+        if outcome is None:  # none, or one the content check must see first (`checked`)
             return False
-        try:
-            fields = self.summarizer.validate(job.request, fields)
-        except ValidationFailure:
-            return False  # stored under older rules that today's reject: ask again
-        job.outcome = Outcome(fields=fields, attempts=0)
+        job.outcome = outcome
         self.report.cached += 1
         self._emit(job.written(attempts=0))
         self.outbox.settle(job)
@@ -293,6 +289,9 @@ class Engine:
 
     async def _one(self, jobs: list[Job], proved: asyncio.Event | None = None) -> None:
         """One question; its answer serves every job that asks it (a paper listed twice)."""
+        await answer(self, jobs, proved)  # asked, then used; with the content check between them when set
+
+    async def asked(self, jobs: list[Job], proved: asyncio.Event | None = None) -> Outcome | None:
         try:
             outcome = await self.summarizer.summarize(jobs[0].request, proved=proved)
         except SummaryError as exc:
@@ -304,14 +303,14 @@ class Engine:
                                        reasons=list(job.reasons)))
                 self.outbox.settle(job)
             self._trip(exc)
-            return
+            return None
         finally:
             if proved is not None:
                 proved.set()  # answered or failed: the others need not wait any longer
         self._successes += 1
         self.report.totals.add(outcome.usage)
         self._asking.pop(jobs[0].key.digest(), None)
-        self.answered(jobs, outcome)
+        return outcome
 
     def answered(self, jobs: list[Job], outcome: Outcome) -> None:
         """A validated answer: given to every job that asked for it, then journaled at once. When the

@@ -95,7 +95,7 @@ class Usage:
 
 #: What became of an entry: its fields repaired, a dropped paper restored, or failed; a dry run lists the
 #: entries it would ask for (`planned`) and those the journal answers (`in_journal`).
-Status = Literal["repaired", "restored", "failed", "removed", "planned", "in_journal"]
+Status = Literal["repaired", "restored", "failed", "removed", "blocked", "planned", "in_journal"]
 WRITTEN: frozenset[str] = frozenset({"repaired", "restored"})
 
 
@@ -127,6 +127,8 @@ class ReportTotals(BaseModel):
     restored: int = 0
     failed: int = 0
     removed: int = 0
+    #: Entries the pipeline's content check stopped (sensitive, or the check failing): nothing written.
+    blocked: int = 0
     #: Live requests sent; Batch API lines are counted apart (`batch_lines`, of which `batch_errors` were
     #: in the batch's error file), and the tokens of both add up in the token counts.
     requests: int = 0
@@ -173,6 +175,8 @@ class RepairReport(BaseModel):
             self.totals.restored += result.status == "restored"
         elif result.status == "failed":
             self.totals.failed += 1
+        elif result.status == "blocked":
+            self.totals.blocked += 1
 
     def revoke(self, paper_id: str, path: str, error: str, status: Literal["failed", "removed"] = "failed") -> None:
         """An answer that could not be applied after all: its entry changed on disk (failed), or another
@@ -213,8 +217,9 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
             ("repaired", f"{t.repaired} ({restored}{report.cached} from journal)"),
             ("failed", str(t.failed)),
             *([("removed meanwhile", str(t.removed))] if t.removed else []),
+            *([("blocked by the content check", str(t.blocked))] if t.blocked else []),
             *([("left for the next run", str(left))]
-              if (left := t.needs_repair - t.repaired - t.failed - t.removed) > 0 else []),
+              if (left := t.needs_repair - t.repaired - t.failed - t.removed - t.blocked) > 0 else []),
             *([("batch lines", f"{t.batch_lines} ({t.batch_errors} in the error file)")] if t.batch_lines else []),
             ("live requests" if t.batch_lines else "requests", str(t.requests)),
             ("prompt tokens", f"{t.prompt_tokens:,}"),
