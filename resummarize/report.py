@@ -21,7 +21,7 @@ MISSING_WHY = (
 #: What `--restore-missing` bypasses, said wherever it is offered.
 RESTORE_BYPASSES = (
     "restoring them bypasses that filter: each is summarised and published although the pipeline chose "
-    "to hide it"
+    "to hide it, unless --content-check puts it through the pipeline's own check"
 )
 
 
