@@ -22,6 +22,18 @@ def corpus_dir() -> Path:
     return REPO / "tests" / "corpus"
 
 
+@pytest.fixture
+def data(corpus_dir: Path, tmp_path: Path) -> Path:
+    """A copy of upstream's burst day (48 failed entries) in a `data/` folder beside its raw crawl (60 of
+    whose papers it lacks): the enhanced file's path."""
+    name = "2026-05-21_AI_enhanced_Chinese.jsonl"
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copyfile(corpus_dir / name, folder / name)
+    shutil.copyfile(corpus_dir / "2026-05-21.jsonl", folder / "2026-05-21.jsonl")
+    return folder / name
+
+
 @pytest.fixture(scope="session")
 def seed_path() -> Path:
     """The English markdown seed digest: 72 placeholder entries, 24 Chinese, 3 good."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -74,15 +73,6 @@ class CheckService:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def data(corpus_dir: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    shutil.copyfile(corpus_dir / NAME, folder / NAME)
-    shutil.copyfile(corpus_dir / "2026-05-21.jsonl", folder / "2026-05-21.jsonl")
-    return folder / NAME
 
 
 @pytest.mark.parametrize(("rule", "expected"), [

@@ -38,15 +38,6 @@ NAME = "2026-05-21_AI_enhanced_Chinese.jsonl"
 BROKEN, MISSING = 48, 60
 
 
-@pytest.fixture
-def data(corpus_dir: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    shutil.copyfile(corpus_dir / NAME, folder / NAME)
-    shutil.copyfile(corpus_dir / "2026-05-21.jsonl", folder / "2026-05-21.jsonl")
-    return folder / NAME
-
-
 def left(path: Path) -> tuple[int, int]:
     _, scan = scan_file(path, Settings())
     return len(scan.needs_repair), len(scan.missing)
