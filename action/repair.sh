@@ -29,13 +29,7 @@ fi
 args=(repair "${files[@]}")
 if [ -n "${REPORT:-}" ]; then args+=(--report "$REPORT"); fi
 if [ -n "${CACHE:-}" ]; then args+=(--cache "$CACHE"); fi
-if [ -n "${CONTENT_CHECK_URL:-}" ]; then
-  if "$resummarize" repair --help | grep -q -- '--content-check'; then
-    args+=(--content-check "$CONTENT_CHECK_URL")
-  else
-    echo "::warning title=resummarize::this version has no --content-check; CONTENT_CHECK_URL is not used"
-  fi
-fi
+if [ -n "${CONTENT_CHECK_URL:-}" ]; then args+=(--content-check "$CONTENT_CHECK_URL"); fi
 
 code=0
 "$resummarize" "${args[@]}" || code=$?

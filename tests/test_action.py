@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from test_content_check import CheckService, verdict
 from test_docs_workflow import actionlint
 
 from resummarize.config import Settings
@@ -106,25 +107,41 @@ def test_actionlint_checks_the_inputs_against_action_yml(tmp_path: Path) -> None
     assert done.returncode == 1 and "LANGUAGES" in done.stdout
 
 
-def test_the_repair_step_repairs_the_day_renders_its_markdown_and_restores_nothing(
-    corpus_dir: Path, tmp_path: Path
-) -> None:
+def _run_repair_step(corpus_dir: Path, tmp_path: Path, fake: FakeProvider, check_url: str = "") -> tuple[
+        subprocess.CompletedProcess[str], Path]:
+    """action/repair.sh on a copy of the burst day, as the action runs it; the data folder."""
     data = tmp_path / "data"
     data.mkdir()
     for name in (ENHANCED, f"{DAY}.jsonl", f"{DAY}.md"):
         shutil.copyfile(corpus_dir / name, data / name)
-    output = tmp_path / "github_output"
+    env = {**os.environ, "RESUMMARIZE": str(Path(sys.executable).parent / "resummarize"),
+           "OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.base_url, "MODEL_NAME": "",
+           "LANGUAGE": "Chinese", "CATEGORIES": "", "PATHS": "", "CONTENT_CHECK_URL": check_url,
+           "CACHE": str(tmp_path / "journal.db"), "REPORT": str(tmp_path / "report.json"),
+           "GITHUB_OUTPUT": str(tmp_path / "github_output")}
+    done = subprocess.run(["bash", str(REPO / "action" / "repair.sh")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    return done, data
+
+
+def test_the_repair_step_puts_every_answer_through_the_content_check(corpus_dir: Path, tmp_path: Path) -> None:
+    """CONTENT_CHECK_URL reaches the run: a service that calls everything sensitive lets nothing be written."""
+    before = (corpus_dir / ENHANCED).read_bytes()
+    with FakeProvider() as fake, CheckService(lambda _text: verdict(True)) as service:
+        done, data = _run_repair_step(corpus_dir, tmp_path, fake, service.url)
+    assert done.returncode == 0, done.stderr  # exit 1 of the run is a warning of the step, not a failure
+    assert (tmp_path / "github_output").read_text() == "code=1\n"
+    assert service.sent and (data / ENHANCED).read_bytes() == before
+
+
+def test_the_repair_step_repairs_the_day_renders_its_markdown_and_restores_nothing(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
     with FakeProvider() as fake:
-        env = {**os.environ, "RESUMMARIZE": str(Path(sys.executable).parent / "resummarize"),
-               "OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.base_url, "MODEL_NAME": "",
-               "LANGUAGE": "Chinese", "CATEGORIES": "", "PATHS": "", "CONTENT_CHECK_URL": "",
-               "CACHE": str(tmp_path / "journal.db"), "REPORT": str(tmp_path / "report.json"),
-               "GITHUB_OUTPUT": str(output)}
-        done = subprocess.run(["bash", str(REPO / "action" / "repair.sh")], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done, data = _run_repair_step(corpus_dir, tmp_path, fake)
         asked = {r.paper_id for r in fake.requests if r.paper_id}
     assert done.returncode == 0, done.stderr
-    assert output.read_text() == "code=0\n"
+    assert (tmp_path / "github_output").read_text() == "code=0\n"
     assert len(asked) == 48  # the day's placeholders; its 60 dropped papers are left dropped
     enhanced = load(data / ENHANCED)
     assert isinstance(enhanced, JsonlDigest) and len(enhanced.entries) == 231
