@@ -40,7 +40,7 @@ from resummarize.language import preload_classifier
 from resummarize.lock import hold
 from resummarize.outbox import Outbox
 from resummarize.plan import Job, PlannedFile, Run, prepare, questions, replan
-from resummarize.provider.prompts import PromptSet, cut_abstract, load_prompts
+from resummarize.provider.prompts import PromptSet, load_prompts
 from resummarize.provider.request import Outcome
 from resummarize.provider.retry import outage_reason
 from resummarize.report import EntryResult, RepairReport
@@ -299,7 +299,7 @@ class Engine:
             self.report.totals.add(exc.usage)
             for job in jobs:
                 self._emit(EntryResult(id=job.entry.id, path=job.path, status="failed", attempts=exc.attempts,
-                                       error=exc.reason, note=cut_abstract(job.request.abstract)[1],
+                                       error=exc.reason, note=job.request.note,
                                        reasons=list(job.reasons)))
                 self.outbox.settle(job)
             self._trip(exc)
@@ -317,7 +317,7 @@ class Engine:
         journal cannot take it (`JournalError` stops the run), the answer is still written to the digest."""
         for job in jobs:
             job.outcome = outcome
-            self._emit(job.written(attempts=outcome.attempts, note=cut_abstract(job.request.abstract)[1]))
+            self._emit(job.written(attempts=outcome.attempts, note=job.request.note))
             self.outbox.settle(job)
         self.journal.put(jobs[0].key, outcome.fields)
 

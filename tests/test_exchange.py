@@ -20,7 +20,7 @@ from resummarize import load
 from resummarize.cli import main
 from resummarize.errors import ProviderError
 from resummarize.language import resolve
-from resummarize.provider.prompts import MAX_ABSTRACT
+from resummarize.provider.request import MAX_ABSTRACT, SummaryRequest
 from resummarize.provider.summarize import EXCERPT, MAX_BODY
 from resummarize.provider.wire import from_stream, is_stream, output_cap
 from resummarize.testing.server import FakeProvider, Fault, FaultPlan
@@ -112,6 +112,16 @@ async def test_every_request_caps_its_output(five: Path, tmp_path: Path) -> None
     english = output_cap(("tldr", "motivation", "method", "result", "conclusion"), resolve("English"))
     chinese = output_cap(("tldr", "motivation", "method", "result", "conclusion"), resolve("Chinese"))
     assert caps == {english} and 1000 < english < chinese < 5000
+
+
+def test_a_long_abstract_is_cut_once_when_the_question_is_made() -> None:
+    """The model is asked about, and its answer judged against, the same cut text."""
+    request = SummaryRequest(paper_id="1", title="t", abstract="A figure: 12. " * 1_000, language=resolve("English"),
+                             keys=("tldr",))
+    assert len(request.abstract) == MAX_ABSTRACT and request.cut_from == 14_000
+    assert request.note == "abstract cut to 6,000 of its 14,000 characters"
+    whole = SummaryRequest(paper_id="1", title="t", abstract="short", language=resolve("English"), keys=("tldr",))
+    assert whole.abstract == "short" and whole.note is None
 
 
 async def test_an_abstract_longer_than_any_real_one_is_cut_before_it_is_sent(two: Path, tmp_path: Path) -> None:

@@ -26,18 +26,6 @@ TEMPLATES: tuple[str, ...] = ("system.j2", "regenerate.j2", "translate.j2")
 STRATEGIES: Mapping[str, str] = {"regenerate": "regenerate.j2", "translate": "translate.j2"}
 
 _MARKER_RUN = re.compile(r"<{3,}|>{3,}")
-#: Longer than any real abstract (arXiv accepts 1,920 characters; the longest of 11,256 papers in
-#: upstream's data is 3,488): an abstract past it is cut before it is sent, and the cut is reported.
-MAX_ABSTRACT = 6_000
-
-
-def cut_abstract(abstract: str) -> tuple[str, str | None]:
-    """The abstract as it may be sent, and a note when it had to be cut."""
-    if len(abstract) <= MAX_ABSTRACT:
-        return abstract, None
-    return abstract[:MAX_ABSTRACT], f"abstract cut to {MAX_ABSTRACT:,} of its {len(abstract):,} characters"
-
-
 def neutralise(text: str) -> str:
     """Break up `<<<`/`>>>` runs so paper text can never open or close a data block of the prompt."""
     return _MARKER_RUN.sub(lambda m: " ".join(m.group()), text)

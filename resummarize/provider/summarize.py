@@ -25,7 +25,7 @@ from resummarize.errors import JournalError, ProviderError, SummaryError, Valida
 from resummarize.evidence import EVIDENCE_KEY, evidence_problem
 from resummarize.journal import Journal
 from resummarize.provider.answer import json_schema, parse_answer, validate_fields
-from resummarize.provider.prompts import PromptSet, cut_abstract
+from resummarize.provider.prompts import PromptSet
 from resummarize.provider.request import Outcome, SummaryRequest
 from resummarize.provider.retry import Kind, classify, give_up, overload, policy, replay_miss, unreachable
 from resummarize.provider.throttle import Throttle
@@ -171,9 +171,8 @@ class Summarizer:
         if len(self.sources) > RECENT_SOURCES:
             self.sources.popitem(last=False)
         hint = None if mode in (Mode.JSON_SCHEMA, Mode.TOOLS) else json.dumps(json_schema(request.keys))
-        abstract, _ = cut_abstract(request.abstract)
         return list(self.prompts.render(
-            request.strategy, paper_id=request.paper_id, title=request.title, abstract=abstract,
+            request.strategy, paper_id=request.paper_id, title=request.title, abstract=request.abstract,
             language=request.language, existing=request.existing, schema_hint=hint, keys=request.keys,
         ))
 
