@@ -17,10 +17,8 @@ import httpx2
 
 from resummarize.errors import ValidationFailure
 from resummarize.provider.request import Outcome
-from resummarize.report import EntryResult
 
 if TYPE_CHECKING:
-    from resummarize.engine import Engine
     from resummarize.journal import Journal
     from resummarize.plan import Job
     from resummarize.provider.summarize import Summarizer
@@ -60,40 +58,6 @@ class ContentCheck:
         if not isinstance(sensitive, bool):
             return "the content check answered without a true or false \"sensitive\""
         return "the content check calls it sensitive" if sensitive else None
-
-
-async def answer(engine: Engine, jobs: list[Job], proved: asyncio.Event | None) -> None:
-    """One question of a run, from asking to a usable answer. With the pipeline's content check set, it
-    stands between the steps: a restored paper's abstract before the model is asked about it, every field
-    of the answer (from the journal, else asked) before it is used; a problem blocks every job of the
-    question, and a later run asks again."""
-    if not engine.options.content_check:
-        if (outcome := await engine.asked(jobs, proved)) is not None:
-            engine.answered(jobs, outcome)
-        return
-    check = ContentCheck(engine.options.content_check, timeout=engine.options.timeout)
-    first = jobs[0]
-    problem = await check.problem([first.entry.abstract]) if first.index is None else None
-    outcome = None if problem is not None else journaled(engine.journal, engine.summarizer, first)
-    if outcome is not None:
-        engine.report.cached += len(jobs)
-    elif problem is None:
-        outcome = await engine.asked(jobs, proved)
-        if outcome is None:
-            return  # failed, and reported so
-        engine.journal.put(first.key, outcome.fields)  # paid for: kept whatever the check says
-    if proved is not None:
-        proved.set()
-    if problem is None and outcome is not None:
-        problem = await check.problem(outcome.fields.values())
-    engine._asking.pop(first.key.digest(), None)
-    if problem is None and outcome is not None:
-        engine.answered(jobs, outcome)
-        return
-    for job in jobs:
-        engine._emit(EntryResult(id=job.entry.id, path=job.path, status="blocked",
-                                 attempts=outcome.attempts if outcome else 0, error=problem))
-        engine.outbox.settle(job)
 
 
 def journaled(journal: Journal, summarizer: Summarizer, job: Job) -> Outcome | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resummarize.config import RepairOptions
-from resummarize.contentcheck import answer, journaled
+from resummarize.contentcheck import ContentCheck, journaled
 from resummarize.cost import run_cost
 from resummarize.digest import iter_digest_paths
 from resummarize.digest.model import Digest
@@ -184,6 +184,8 @@ class Engine:
         self._files: deque[PlannedFile] = deque()
         self._queue: deque[list[Job]] = deque()
         self._asking: dict[str, list[Job]] = {}  # questions in flight or queued, by key digest
+        #: The pipeline's content check, when one is set: what it blocks is never written.
+        self.check = ContentCheck(options.content_check, timeout=options.timeout) if options.content_check else None
 
     async def run(self, run: Run) -> None:
         """Every file with work, in order: through a batch first when asked for, then live."""
@@ -241,8 +243,8 @@ class Engine:
 
     def from_journal(self, job: Job) -> bool:
         """Serve a job from the journal (counted as cached); False when it must be asked."""
-        outcome = None if self.options.content_check else journaled(self.journal, self.summarizer, job)
-        if outcome is None:  # none, or one the content check must see first (`checked`)
+        outcome = None if self.check else journaled(self.journal, self.summarizer, job)
+        if outcome is None:  # none, or one the content check must see first (`_one`)
             return False
         job.outcome = outcome
         self.report.cached += 1
@@ -288,8 +290,36 @@ class Engine:
             await self._one(jobs)
 
     async def _one(self, jobs: list[Job], proved: asyncio.Event | None = None) -> None:
-        """One question; its answer serves every job that asks it (a paper listed twice)."""
-        await answer(self, jobs, proved)  # asked, then used; with the content check between them when set
+        """One question, from asking to a usable answer; it serves every job that asks it (a paper listed
+        twice). With the pipeline's content check set, the check stands between the steps: a restored
+        paper's abstract before the model is asked about it, every field of the answer (from the journal,
+        else asked) before it is used; a problem blocks every job of the question, and a later run asks again."""
+        if self.check is None:
+            if (outcome := await self.asked(jobs, proved)) is not None:
+                self.answered(jobs, outcome)
+            return
+        first = jobs[0]
+        problem = await self.check.problem([first.entry.abstract]) if first.index is None else None
+        outcome = None if problem is not None else journaled(self.journal, self.summarizer, first)
+        if outcome is not None:
+            self.report.cached += len(jobs)
+        elif problem is None:
+            outcome = await self.asked(jobs, proved)
+            if outcome is None:
+                return  # failed, and reported so
+            self.journal.put(first.key, outcome.fields)  # paid for: kept whatever the check says
+        if proved is not None:
+            proved.set()
+        if problem is None and outcome is not None:
+            problem = await self.check.problem(outcome.fields.values())
+        self._asking.pop(first.key.digest(), None)
+        if problem is None and outcome is not None:
+            self.answered(jobs, outcome)
+            return
+        for job in jobs:
+            self._emit(EntryResult(id=job.entry.id, path=job.path, status="blocked",
+                                   attempts=outcome.attempts if outcome else 0, error=problem))
+            self.outbox.settle(job)
 
     async def asked(self, jobs: list[Job], proved: asyncio.Event | None = None) -> Outcome | None:
         try:
