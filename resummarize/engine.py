@@ -309,12 +309,10 @@ class Engine:
                 return  # failed, and reported so
             self.journal.put(first.key, outcome.fields)  # paid for: kept whatever the check says
         if proved is not None:
-            proved.set()
-        if problem is None and outcome is not None:
-            problem = await self.check.problem(outcome.fields.values())
+            proved.set()  # set by `asked` already when it asked; not when journaled or blocked
         self._asking.pop(first.key.digest(), None)
-        if problem is None and outcome is not None:
-            self.answered(jobs, outcome)
+        if outcome is not None and (problem := await self.check.problem(outcome.fields.values())) is None:
+            self._use(jobs, outcome)  # journaled already
             return
         for job in jobs:
             self._emit(EntryResult(id=job.entry.id, path=job.path, status="blocked",
@@ -345,11 +343,15 @@ class Engine:
     def answered(self, jobs: list[Job], outcome: Outcome) -> None:
         """A validated answer: given to every job that asked for it, then journaled at once. When the
         journal cannot take it (`JournalError` stops the run), the answer is still written to the digest."""
+        self._use(jobs, outcome)
+        self.journal.put(jobs[0].key, outcome.fields)
+
+    def _use(self, jobs: list[Job], outcome: Outcome) -> None:
+        """Give an answer to every job that asked for it: reported, and written with its file."""
         for job in jobs:
             job.outcome = outcome
             self._emit(job.written(attempts=outcome.attempts, note=job.request.note))
             self.outbox.settle(job)
-        self.journal.put(jobs[0].key, outcome.fields)
 
     def _trip(self, exc: SummaryError) -> None:
         if self._successes:
