@@ -61,25 +61,25 @@ def evidence_problem(evidence: object, title: str, abstract: str, others: Iterab
         return (f'{key} is missing: copy one phrase of {low} to {high} words verbatim from this abstract '
                 "that supports the tldr.")
     parts = _fragments(evidence)
-    units = sum(_units(part) for part in parts)
-    cjk = any(_CJK_CHAR.search(part) for part in parts)
+    units, cjk = _size(parts)
     low, high = EVIDENCE_CHARACTERS if cjk else EVIDENCE_WORDS
     what = "characters" if cjk else "words"
-    if not evidence_sized(evidence):
+    if not (low <= units <= high and len(parts) <= MAX_FRAGMENTS):
         return (f"{key} has {units} {what}{f' in {len(parts)} fragments' if len(parts) > 1 else ''}: "
                 f"copy one phrase of {low} to {high} {what} verbatim from this abstract.")
     source = comparable(f"{title} {abstract}")
     if comparable(evidence.strip(_QUOTED)) in source:  # whole, an ellipsis of the abstract's own included
         return None
     fragments = [(comparable(part.strip(_QUOTED)), _units(part) >= MIN_FRAGMENT) for part in parts]
-    missing = [part for part, long in fragments if not long or _score(part, source) < COPIED]
+    scores = {part: _score(part, source) for part, long in fragments if long}
+    missing = [part for part, long in fragments if not long or scores[part] < COPIED]
     if not missing:
         return None
     if any(_score(part, comparable(other)) >= COPIED for part, long in fragments if long and part in missing
            for other in others):
         return (f"{key} is a phrase of another paper's abstract: the answer may be about another paper. "
                 "Summarise this paper (see its title and abstract) and copy the phrase from its abstract.")
-    near = all(_score(part, source) >= CLOSE for part in missing) and all(long for _, long in fragments)
+    near = all(long for _, long in fragments) and all(scores[part] >= CLOSE for part in missing)
     return (f"{key} is {'close to, but not' if near else 'not'} a phrase of this paper's abstract: copy one "
             f"phrase of {low} to {high} {what} from the abstract exactly, as it is written.")
 
@@ -88,8 +88,14 @@ def evidence_sized(evidence: str) -> bool:
     """Whether a phrase has the length asked for: EVIDENCE_WORDS words (EVIDENCE_CHARACTERS characters in
     Chinese or Japanese), in at most MAX_FRAGMENTS fragments."""
     parts = _fragments(evidence)
-    low, high = EVIDENCE_CHARACTERS if any(_CJK_CHAR.search(part) for part in parts) else EVIDENCE_WORDS
-    return low <= sum(_units(part) for part in parts) <= high and len(parts) <= MAX_FRAGMENTS
+    units, cjk = _size(parts)
+    low, high = EVIDENCE_CHARACTERS if cjk else EVIDENCE_WORDS
+    return low <= units <= high and len(parts) <= MAX_FRAGMENTS
+
+
+def _size(parts: list[str]) -> tuple[int, bool]:
+    """A phrase's length in units (`_units`), and whether it is CJK (then counted in characters)."""
+    return sum(_units(part) for part in parts), any(_CJK_CHAR.search(part) for part in parts)
 
 
 def _fragments(evidence: str) -> list[str]:
