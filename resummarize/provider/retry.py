@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -52,22 +52,25 @@ def _error_code(exc: openai.APIStatusError) -> str:
     return ""
 
 
-def replay_miss(exc: BaseException) -> ReplayMissError | None:
-    """The cassette's miss behind a failed request (the SDK wraps it in a connection error), if any."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """An error and what it was raised from or while handling, outermost first (the SDK wraps the
+    transport's errors)."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ReplayMissError):
-            return seen
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return None
+
+
+def replay_miss(exc: BaseException) -> ReplayMissError | None:
+    """The cassette's miss behind a failed request (the SDK wraps it in a connection error), if any."""
+    return next((seen for seen in _chain(exc) if isinstance(seen, ReplayMissError)), None)
 
 
 def unreachable(exc: BaseException) -> str | None:
     """Why nothing answers at the endpoint (connection refused, a host name that does not resolve, TLS
     spoken to a plain-HTTP port), or None. Before any response, that is a configuration error (a wrong
     --base-url), not bad luck."""
-    seen: BaseException | None = exc
-    while seen is not None:
+    for seen in _chain(exc):
         if isinstance(seen, ConnectionRefusedError):
             return "connection refused (nothing is listening there)"
         if isinstance(seen, socket.gaierror):
@@ -75,7 +78,6 @@ def unreachable(exc: BaseException) -> str | None:
         if isinstance(seen, ssl.SSLError):
             return (f"the TLS handshake failed ({seen.reason or seen}); if the server speaks plain HTTP, "
                     "the URL starts with http://")
-        seen = seen.__cause__ or seen.__context__
     return None
 
 
@@ -102,12 +104,7 @@ def classify(exc: BaseException) -> Kind | None:
 
 
 def _timed_out(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, openai.APITimeoutError | TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(isinstance(seen, openai.APITimeoutError | TimeoutError) for seen in _chain(exc))
 
 
 def overload(exc: BaseException) -> str | None:
