@@ -216,7 +216,7 @@ def _is_damage(char: str) -> bool:
 
 def _length(field: str, name: str, text: str, language: Language) -> Iterator[str]:
     words, cjk_units = MAX_LENGTH[name]
-    if _is_cjk(language):
+    if is_cjk(language):
         units = len(_CJK.findall(text)) + len(_CJK.sub(" ", text).split())
         if units > cjk_units:
             yield f"{field} is too long ({units} characters): shorten it to at most {cjk_units} characters."
@@ -232,6 +232,6 @@ def _markup(field: str, text: str) -> Iterator[str]:
             yield f"{field} contains markdown ({what}): write plain text without markdown."
 
 
-def _is_cjk(language: Language) -> bool:
+def is_cjk(language: Language) -> bool:
     """Languages written without spaces between words: length is counted in characters."""
     return language.script in ("Han", "Kana", "Hangul")

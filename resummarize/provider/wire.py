@@ -20,8 +20,9 @@ import openai
 
 from resummarize.digest.model import canonical
 from resummarize.errors import ValidationFailure
+from resummarize.evidence import EVIDENCE_CHARACTERS, EVIDENCE_WORDS
 from resummarize.language import Language
-from resummarize.provider.answer import MAX_LENGTH, json_schema
+from resummarize.provider.answer import MAX_LENGTH, is_cjk, json_schema
 
 TOOL_NAME = "submit_summary"
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{3,}|Bearer\s+\S+)")
@@ -138,9 +139,9 @@ def output_cap(keys: Sequence[str], language: Language) -> int:
     limit (about two tokens a word, or a CJK character), the evidence phrase and the JSON around them.
     A model that runs on past it is cut off by the provider instead of billing tens of thousands of
     tokens (and the cut answer is re-asked as too long)."""
-    cjk = language.script in ("Han", "Kana", "Hangul")
+    cjk = is_cjk(language)
     fields = sum(MAX_LENGTH[canonical(key)][1 if cjk else 0] for key in keys)
-    evidence = 80 if cjk else 40  # the phrase the prompt asks for: at most 40 words
+    evidence = (EVIDENCE_CHARACTERS if cjk else EVIDENCE_WORDS)[1]  # the longest phrase the prompt asks for
     return 2 * (fields + evidence) + 100
 
 
