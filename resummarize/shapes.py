@@ -62,6 +62,13 @@ SHAPE_MAX = 80
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7a3\uf900-\ufaff]")
 _FAILURE_WORDS = frozenset(_FAILURE.split())
 _VOCABULARY = _FAILURE_WORDS | frozenset(_FILLER.split())
+#: Every letter the vocabulary spells: a field holding any other letter or digit is no marker, and most
+#: short summaries (Chinese ones above all) are told by that alone, before the word-by-word reading.
+_VOCABULARY_LETTERS = frozenset(ch for word in _VOCABULARY for ch in word if ch.isalnum())
+#: Letters NFKC and case folding leave as they are (Han ideographs, ASCII digits): one outside the
+#: vocabulary settles a field before it is folded, which most Chinese fields' full-width punctuation makes
+#: the costly step.
+_STABLE_LETTERS = re.compile(r"[0-9\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def _alternation(words: Iterable[str]) -> str:
@@ -79,9 +86,16 @@ _ERROR_OPENING = re.compile(
     r"\W*(?:error|erreur|fehler|erro|ошибка|lỗi|exception|failed|错误|錯誤|エラー|오류|에러)\s*[:：]", re.IGNORECASE)
 
 
-def _weighted_alnum(text: str) -> int:
-    """Letters and digits, a CJK character counted twice (it carries about a word)."""
-    return sum(2 if _CJK.match(ch) else 1 for ch in text if ch.isalnum())
+def _too_short(text: str) -> bool:
+    """Fewer than `SHORT_MIN` letters and digits, a CJK character counted twice (it carries about a word).
+    The count stops once it is reached: every field of a scan comes through here."""
+    weight = 0
+    for ch in text:
+        if ch.isalnum():
+            weight += 2 if _CJK.match(ch) else 1
+            if weight >= SHORT_MIN:
+                return False
+    return True
 
 
 def placeholder_shape(text: str) -> bool:
@@ -96,9 +110,13 @@ def placeholder_shape(text: str) -> bool:
         return True
     if len(stripped) > SHAPE_MAX:
         return False
-    if _weighted_alnum(stripped) < SHORT_MIN:
+    if _too_short(stripped):
         return True
+    if not _VOCABULARY_LETTERS.issuperset(_STABLE_LETTERS.findall(stripped)):
+        return False
     folded = unicodedata.normalize("NFKC", stripped).casefold()
+    if not _VOCABULARY_LETTERS.issuperset(ch for ch in folded if ch.isalnum()):
+        return False
     if not any(word in _FAILURE_WORDS for word in _WORDS.findall(folded)):
         return False
     return not any(ch.isalnum() for ch in _WORDS.sub(" ", folded))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from resummarize.detect import Placeholders, check_entry
 from resummarize.digest.model import FIELDS, Entry
@@ -75,3 +77,33 @@ def test_short_real_fields_are_not_placeholders(text: str) -> None:
 def test_a_long_summary_is_never_judged_by_its_words() -> None:
     text = "No " + "model " * 30 + "result is available for this error analysis."
     assert not placeholder_shape(text)
+
+
+def _read_word_by_word(text: str) -> bool:
+    """The rule `placeholder_shape` applies after its quick refusals, read the slow way: only failure words
+    and the words around them, at least one failure word."""
+    import unicodedata
+
+    from resummarize.shapes import _FAILURE_WORDS, _WORDS
+
+    folded = unicodedata.normalize("NFKC", text.strip()).casefold()
+    return (any(word in _FAILURE_WORDS for word in _WORDS.findall(folded))
+            and not any(ch.isalnum() for ch in _WORDS.sub(" ", folded)))
+
+
+_PIECES = ["error", "Summary", "failed", "生成", "失败", "无", "：", "，", "（", "Ｎ/Ａ", "ｅrror", "1", "模型",
+           "要約", "に", "失敗", "ＡＩ", " ", "-", "e\u0301", "résumé", "가", "\u11a8", "か", "\u3099", "不可用"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=8).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_the_quick_refusals_never_change_a_verdict(text: str) -> None:
+    """Letters no vocabulary word spells settle a field before it is read word by word (the common case,
+    and most of a scan's time); that shortcut must agree with the reading on every mix of scripts,
+    full-width forms and combining marks."""
+    from resummarize.shapes import _ERROR_OPENING, SHAPE_MAX, _too_short
+
+    stripped = text.strip()
+    assume(stripped and len(stripped) <= SHAPE_MAX)
+    assume(not _ERROR_OPENING.match(stripped[:24]) and not _too_short(stripped))
+    assert placeholder_shape(text) == _read_word_by_word(text)
