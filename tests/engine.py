@@ -12,13 +12,15 @@ import openai
 from resummarize.config import RepairOptions, Settings
 from resummarize.engine import repair
 from resummarize.journal import Journal
+from resummarize.provider import wire
 from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport
 from resummarize.testing.server import FakeProvider
 
 
 def client_for(fake: FakeProvider, key: str = "sk-test", timeout: float = 5.0) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=0, timeout=timeout)
+    """The client the command line makes, pointed at the fake."""
+    return wire.client(key, fake.base_url, timeout)
 
 
 async def run(
