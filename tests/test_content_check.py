@@ -60,7 +60,7 @@ class CheckService:
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -135,13 +135,14 @@ async def test_every_field_is_checked_and_one_sensitive_field_blocks_its_entry(d
 
 @pytest.mark.parametrize(("rule", "timeout", "reason"), [
     (lambda text: (503, b"", 0.0), 20.0, "the content check failed (HTTP 503)"),
-    (lambda text: (200, b'{"sensitive": false}', 3.0), 1.0, "the content check did not answer in time"),
+    (lambda text: (200, b'{"sensitive": false}', 1.6), 1.0, "the content check did not answer in time"),
 ], ids=["failing", "slow"])
 async def test_a_failing_or_slow_check_blocks_like_upstream(
         data: Path, tmp_path: Path, rule: Rule, timeout: float, reason: str) -> None:
     before = data.read_bytes()
     with CheckService(rule) as service, FakeProvider() as fake:
-        report = await run([data], fake, tmp_path / "j.db", content_check=service.url, timeout=timeout)
+        report = await run([data], fake, tmp_path / "j.db", content_check=service.url, timeout=timeout,
+                           concurrency=BROKEN)  # one round of waits, not six
     assert data.read_bytes() == before
     assert report.totals.blocked == BROKEN and report.totals.failed == 0
     assert {e.error for e in report.entries} == {reason}

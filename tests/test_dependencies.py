@@ -11,6 +11,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Iterable, Iterator
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -76,17 +77,23 @@ def local_names() -> set[str]:
     return {"resummarize"} | {p.stem for tree in TREES for p in (REPO / tree).rglob("*.py")}
 
 
+@cache
+def _imports(tree: str) -> tuple[tuple[Path, str, int], ...]:
+    """Each file of the tree with the names it imports: read once, asked of by every test below."""
+    return tuple((path, name, line) for path in sorted((REPO / tree).rglob("*.py"))
+                 for name, line in imported(ast.parse(path.read_text(), str(path))))
+
+
 def undeclared(tree: str, allowed: set[str]) -> list[str]:
     """`file:line: module` for every import no allowed distribution provides."""
     providers = metadata.packages_distributions()
     own = local_names()
     problems = []
-    for path in sorted((REPO / tree).rglob("*.py")):
-        for name, line in imported(ast.parse(path.read_text(), str(path))):
-            if name in sys.stdlib_module_names or name in own or name == "__future__":
-                continue
-            if not {canonical(d) for d in providers.get(name, [])} & allowed:
-                problems.append(f"{path.relative_to(REPO)}:{line}: {name}")
+    for path, name, line in _imports(tree):
+        if name in sys.stdlib_module_names or name in own or name == "__future__":
+            continue
+        if not {canonical(d) for d in providers.get(name, [])} & allowed:
+            problems.append(f"{path.relative_to(REPO)}:{line}: {name}")
     return problems
 
 
