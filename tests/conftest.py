@@ -16,6 +16,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the machine has cores. About a third of the suite's time is spent
+    waiting (on fake providers' latencies, deadlines, subprocesses starting): the extra worker runs in
+    those gaps. On two cores, 3 workers finish in ~67 s where 2 took ~84 s and 4 took ~71 s."""
+    return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) + 1
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """Real upstream JSONL files (Chinese digests), kept byte-for-byte as published."""
