@@ -65,10 +65,26 @@ _VOCABULARY = _FAILURE_WORDS | frozenset(_FILLER.split())
 #: Every letter the vocabulary spells: a field holding any other letter or digit is no marker, and most
 #: short summaries (Chinese ones above all) are told by that alone, before the word-by-word reading.
 _VOCABULARY_LETTERS = frozenset(ch for word in _VOCABULARY for ch in word if ch.isalnum())
-#: Letters NFKC and case folding leave as they are (Han ideographs, ASCII digits): one outside the
-#: vocabulary settles a field before it is folded, which most Chinese fields' full-width punctuation makes
-#: the costly step.
-_STABLE_LETTERS = re.compile(r"[0-9\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _class_without(ranges: Iterable[tuple[int, int]], excluded: Iterable[str]) -> str:
+    """A regex character class of the code point ranges, less the excluded characters."""
+    parts, holes = [], sorted(ord(ch) for ch in excluded)
+    for low, high in ranges:
+        start = low
+        for hole in (h for h in holes if low <= h <= high):
+            if start < hole:
+                parts.append(f"{re.escape(chr(start))}-{re.escape(chr(hole - 1))}")
+            start = hole + 1
+        if start <= high:
+            parts.append(f"{re.escape(chr(start))}-{re.escape(chr(high))}")
+    return "[" + "".join(parts) + "]"
+
+
+#: A letter that NFKC and case folding leave as it is (an ASCII digit, a Han ideograph) and that no
+#: vocabulary word spells: one settles a field before it is folded, which most Chinese fields' full-width
+#: punctuation makes the costly step.
+_STRANGER = re.compile(_class_without([(0x30, 0x39), (0x3400, 0x4DBF), (0x4E00, 0x9FFF)], _VOCABULARY_LETTERS))
 
 
 def _alternation(words: Iterable[str]) -> str:
@@ -112,7 +128,7 @@ def placeholder_shape(text: str) -> bool:
         return False
     if _too_short(stripped):
         return True
-    if not _VOCABULARY_LETTERS.issuperset(_STABLE_LETTERS.findall(stripped)):
+    if _STRANGER.search(stripped):
         return False
     folded = unicodedata.normalize("NFKC", stripped).casefold()
     if not _VOCABULARY_LETTERS.issuperset(ch for ch in folded if ch.isalnum()):
