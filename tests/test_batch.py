@@ -26,6 +26,7 @@ from resummarize.engine import repair
 from resummarize.errors import BatchPending, BatchUnfinished, ProviderError
 from resummarize.journal import Journal
 from resummarize.plan import Job, prepare, scan_paths
+from resummarize.provider import wire
 from resummarize.provider.prompts import load_prompts
 from resummarize.report import RepairReport, ReportTotals
 from resummarize.testing.batches import BatchSettings
@@ -45,7 +46,7 @@ async def connect() -> AsyncIterator[Connect]:
     clients: list[openai.AsyncOpenAI] = []
 
     def make(fake: FakeProvider, key: str = "sk-test", timeout: float = 5.0) -> openai.AsyncOpenAI:
-        client = openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=0, timeout=timeout)
+        client = wire.client(key, fake.base_url, timeout)
         clients.append(client)
         return client
 

@@ -27,6 +27,7 @@ from resummarize.errors import UsageError
 from resummarize.journal import Journal
 from resummarize.language import resolve
 from resummarize.plan import scan_file
+from resummarize.provider import wire
 from resummarize.provider.prompts import load_prompts
 from resummarize.rerender import render_targets
 from resummarize.testing.server import FakeProvider, Fault, FaultPlan
@@ -62,7 +63,7 @@ def answered(fake: FakeProvider) -> list[str]:
 
 
 def client_maker(fake: FakeProvider) -> Callable[[], openai.AsyncOpenAI]:
-    return lambda: openai.AsyncOpenAI(api_key=fake.api_key, base_url=fake.base_url, max_retries=0, timeout=10)
+    return lambda: wire.client(fake.api_key, fake.base_url, 10)
 
 
 def lines_about(log: list[str], path: Path) -> list[str]:
@@ -226,7 +227,7 @@ def test_a_bad_key_stops_the_worker_with_exit_3(corpus_dir: Path, tmp_path: Path
     log: list[str] = []
 
     def wrong_key() -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(api_key="sk-wrong", base_url=fake.base_url, max_retries=0, timeout=10)
+        return wire.client("sk-wrong", fake.base_url, 10)
 
     code = run_worker(data, RepairOptions(), make_client=wrong_key, journal_path=tmp_path / "j.db",
                       prompts=load_prompts(), interval=60, once=False, log=log.append, settle=0.0)
@@ -416,7 +417,7 @@ def _watch(data: Path, fake: FakeProvider, journal_path: Path, log: list[str], p
     url = fake.base_url  # kept through an outage, as a user's --base-url is
 
     def client(url: str) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(api_key=fake.api_key, base_url=url, max_retries=0, timeout=10)
+        return wire.client(fake.api_key, url, 10)
 
     def drive() -> None:
         try:
@@ -503,7 +504,7 @@ def test_only_a_configuration_error_ends_a_worker_that_has_been_answered(
         wait_for(lambda: any(line.startswith("fatal") for line in log), timeout=10)
 
     def old_key(key: str = fake.api_key) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=0, timeout=10)
+        return wire.client(key, fake.base_url, 10)
 
     handler = signal.getsignal(signal.SIGTERM)
     thread = threading.Thread(target=pipeline)
@@ -523,7 +524,7 @@ def test_a_url_that_never_answered_still_ends_the_worker(corpus_dir: Path, tmp_p
     fake.stop()  # a port nothing listens on
 
     def nobody() -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(api_key="sk-test", base_url=url, max_retries=0, timeout=10)
+        return wire.client("sk-test", url, 10)
 
     log: list[str] = []
     code = run_worker(data, RepairOptions(), make_client=nobody, journal_path=tmp_path / "j.db",
