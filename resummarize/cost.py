@@ -57,12 +57,18 @@ def price(model: str, prices: Mapping[str, tuple[float, float]] | None = None) -
     return table[max(known, key=len)] if known else None
 
 
+def unknown_price(model: str, command: str = "") -> str:
+    """What every figure says of a model the price table does not know: one wording, and the way out
+    (`command` names where `--price` is given, when the figure is shown by another command)."""
+    return f"unknown price for {model} (set one with {command + ' ' if command else ''}--price IN,OUT)"
+
+
 def rates_source(model: str, prices: Mapping[str, tuple[float, float]] | None = None) -> str:
     """Where the rates of `model` come from, as a figure's caption says it."""
     if prices and (model in prices or price(model, prices) != price(model)):
         return f"{model} at --price"
     if price(model) is None:
-        return f"unknown price for {model} (set one with --price IN,OUT)"
+        return unknown_price(model)
     return f"{model} at list prices of {PRICES_AS_OF}"
 
 
@@ -121,7 +127,7 @@ class CostEstimate(BaseModel):
     def describe(self) -> str:
         tokens = f"~{self.prompt_tokens:,} prompt + ~{self.completion_tokens:,} completion tokens"
         if self.live_usd is None or self.batch_usd is None:
-            return f"{tokens}: unknown price for {self.model} (set one with --price IN,OUT)"
+            return f"{tokens}: {unknown_price(self.model)}"
         return (f"{tokens}: about {dollars(self.live_usd)} live, {dollars(self.batch_usd)} with the Batch API "
                 f"({self.rates})")
 

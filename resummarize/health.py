@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resummarize.config import RepairOptions, Settings
-from resummarize.cost import CostEstimate, dollars
+from resummarize.cost import CostEstimate, dollars, unknown_price
 from resummarize.digest.names import day_of
 from resummarize.estimate import main_reason
 from resummarize.report import FileScan
@@ -188,11 +188,13 @@ def _cost(estimate: CostEstimate | None) -> str:
         return "<p>No estimate.</p>"
     if not estimate.requests:
         return "<p id=\"cost\">Nothing to ask: every answer needed is in the journal, or nothing needs repair.</p>"
-    money = ("unknown price (set one with --price IN,OUT on repair --dry-run)" if estimate.live_usd is None
-             or estimate.batch_usd is None else
-             f"about <strong>{dollars(estimate.live_usd)}</strong> live, {dollars(estimate.batch_usd)} with --batch")
+    if estimate.live_usd is None or estimate.batch_usd is None:
+        money = _e(unknown_price(estimate.model, "repair --dry-run"))
+    else:
+        money = (f"about <strong>{dollars(estimate.live_usd)}</strong> live, {dollars(estimate.batch_usd)} with "
+                 f"--batch ({_e(estimate.rates)})")
     return (f"<p id=\"cost\">{estimate.requests:,} requests, ~{estimate.prompt_tokens:,} prompt + "
-            f"~{estimate.completion_tokens:,} completion tokens: {money} ({_e(estimate.rates)}). "
+            f"~{estimate.completion_tokens:,} completion tokens: {money}. "
             "Missing papers are not included (repair --restore-missing --dry-run prices them).</p>")
 
 

@@ -207,10 +207,9 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
         if report.estimate is not None:
             e = report.estimate
             rows.append(("estimated completion tokens", f"{e.completion_tokens:,}"))
-            unknown = f"unknown price for {e.model} (--price IN,OUT)"
-            rows.append(("estimated cost, live", unknown if e.live_usd is None else dollars(e.live_usd)))
-            rows.append(("estimated cost, --batch", unknown if e.batch_usd is None else dollars(e.batch_usd)))
-            rows.append(("priced as", e.rates))
+            rows.append(("estimated cost, live", "unknown" if e.live_usd is None else dollars(e.live_usd)))
+            rows.append(("estimated cost, --batch", "unknown" if e.batch_usd is None else dollars(e.batch_usd)))
+            rows.append(("priced as", e.rates))  # says how to give an unknown model its price
     else:
         restored = f"{t.restored} restored, " if t.restored else ""
         rows += [

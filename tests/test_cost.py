@@ -91,3 +91,21 @@ def test_a_live_run_reports_money_spent_and_restored_papers_as_restored(
     assert "60 restored" in err and "(deepseek-chat at --price)" in err
     cost_row = next(line for line in err.splitlines() if line.strip().startswith("cost "))
     assert "$" in cost_row
+
+
+def test_an_unknown_price_is_worded_once_wherever_it_is_shown() -> None:
+    """The dry run's line, its closing table, the rates caption and the health page all name the model and
+    the way to price it, in the same words; the page, shown by `scan`, names the command that takes it."""
+    from resummarize.cost import estimate_cost, rates_source, unknown_price
+    from resummarize.health import _cost
+    from resummarize.report import RepairReport, table
+
+    estimate = estimate_cost("local-llama", 3, 1_200)
+    said = "unknown price for local-llama (set one with --price IN,OUT)"
+    assert unknown_price("local-llama") == said == rates_source("local-llama") == estimate.rates
+    assert estimate.describe().endswith(f": {said}")
+    closing = table(RepairReport(estimate=estimate), dry_run=True)
+    assert closing.count(said) == 1 and closing.count("unknown") == 3  # said in full once, below two "unknown"
+    page = _cost(estimate)
+    assert "unknown price for local-llama (set one with repair --dry-run --price IN,OUT)" in page
+    assert page.count("unknown price") == 1
