@@ -72,27 +72,29 @@ async def hold(
     happens), or, with `wait=False`, left out of what is yielded. Locks this task already holds count
     as held.
     """
-    given = list(dict.fromkeys(paths))
+    order = {path: place for place, path in enumerate(dict.fromkeys(paths))}
+    keys = {path: _key(path) for path in order}  # each a stat: taken once
     held: list[Path] = []
     async with AsyncExitStack() as stack:
         mine = set(_HELD.get())
-        for path in sorted(given, key=_key):
-            if _key(path) in mine:  # held by this task already, or another name of a file held just now
+        for path in sorted(order, key=keys.__getitem__):
+            if keys[path] in mine:  # held by this task already, or another name of a file held just now
                 held.append(path)
                 continue
-            fd = _acquire(lock_path(path), block=False)
+            lock = lock_path(path)
+            fd = _acquire(lock, block=False)
             if fd is None and wait:
                 if on_wait is not None:
                     on_wait(path)
-                fd = await asyncio.to_thread(_acquire, lock_path(path), block=True)
+                fd = await asyncio.to_thread(_acquire, lock, block=True)
             if fd is None:
                 continue
-            stack.callback(_release, lock_path(path), fd)
+            stack.callback(_release, lock, fd)
             held.append(path)
-            mine.add(_key(path))
+            mine.add(keys[path])
         token = _HELD.set(frozenset(mine))
         try:
-            yield sorted(held, key=given.index)
+            yield sorted(held, key=order.__getitem__)
         finally:
             _HELD.reset(token)
 

@@ -140,8 +140,9 @@ class Worker:
         at the open files serves them all."""
         if not self.settle or not paths:
             return paths
-        busy = open_writers(source for path in paths for source in self._sources(path))
-        return [path for path in paths if not any(source in busy for source in self._sources(path))]
+        sources = {path: self._sources(path) for path in paths}  # each reads the raw crawl's first line
+        busy = open_writers(source for each in sources.values() for source in each)
+        return [path for path, each in sources.items() if busy.keys().isdisjoint(each)]
 
     def _fingerprint(self, path: Path) -> Fingerprint | None:
         """The file and, when missing papers are restored, the raw crawl it is completed from."""
