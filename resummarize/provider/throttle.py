@@ -174,9 +174,7 @@ class Throttle:
 
     def pause(self, seconds: float, why: str = "Retry-After") -> None:
         """One worker saw Retry-After (`why` names the header and its value): hold every worker until then.
-        A wait beyond `max_wait` raises `ProviderError` naming the header."""
-        if seconds > self.max_wait:
-            raise too_long(seconds, why, self.max_wait)
+        The retry policy calls it with a wait it has already held to `max_wait`: one place decides."""
         until = self._clock() + seconds
         if until > self._resume_at:
             self._resume_at, self._resume_why = until, why
