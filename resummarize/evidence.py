@@ -20,6 +20,8 @@ from functools import lru_cache
 from pylatexenc.latex2text import get_default_latex_context_db
 from rapidfuzz import fuzz
 
+from resummarize.language import CJK_CHARACTER
+
 #: The evidence phrase: long enough that another abstract does not contain it by chance, short enough
 #: to stay a quotation rather than a copy of the abstract.
 EVIDENCE_WORDS = (6, 40)
@@ -35,7 +37,6 @@ COPIED = 90
 CLOSE = 75
 #: An evidence phrase may be this many fragments joined by an ellipsis, each of at least MIN_FRAGMENT units.
 MAX_FRAGMENTS, MIN_FRAGMENT = 3, 3
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _ELLIPSIS = re.compile(r"\s*(?:\.\s*){3,}\s*")  # `…` after NFKC, `...`, `. . .`
 # A dash or a run of them (LaTeX writes `--` and `---`), with the spaces around it: `multi-\nagent`,
 # `A -- B` and `A—B` all read `multi-agent`, `A-B`.
@@ -95,7 +96,7 @@ def evidence_sized(evidence: str) -> bool:
 
 def _size(parts: list[str]) -> tuple[int, bool]:
     """A phrase's length in units (`_units`), and whether it is CJK (then counted in characters)."""
-    return sum(_units(part) for part in parts), any(_CJK_CHAR.search(part) for part in parts)
+    return sum(_units(part) for part in parts), any(CJK_CHARACTER.search(part) for part in parts)
 
 
 def _fragments(evidence: str) -> list[str]:
@@ -128,8 +129,8 @@ def _latex_symbol(match: re.Match[str]) -> str:
 def _units(text: str) -> int:
     """Words (with a letter or digit: a dash is none), a CJK character counting as one (Chinese and
     Japanese put no spaces between words)."""
-    words = _CJK_CHAR.sub(" ", text).split()
-    return len(_CJK_CHAR.findall(text)) + sum(1 for word in words if any(c.isalnum() for c in word))
+    words = CJK_CHARACTER.sub(" ", text).split()
+    return len(CJK_CHARACTER.findall(text)) + sum(1 for word in words if any(c.isalnum() for c in word))
 
 
 def _score(fragment: str, source: str) -> float:

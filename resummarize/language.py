@@ -24,6 +24,12 @@ from resummarize.chinese import VARIANTS, han_variant, other_variant
 from resummarize.errors import UsageError
 from resummarize.langmodel import read_model
 
+#: One character of a script written without spaces between words (kana, Han, Hangul and its jamo):
+#: lengths count each as a word, and a failure word in these scripts is found anywhere in a field.
+CJK_CHARACTER = re.compile(
+    r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
+
 
 @dataclass(frozen=True)
 class Language:

@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from resummarize.digest.model import FIELDS
+from resummarize.language import CJK_CHARACTER
 
 #: Words that say the call failed or nothing came back, in the languages digests are written in (lower
 #: case, NFKC; negations included: `no`, `nicht`, `không`). A short field made of these and `_FILLER`
@@ -59,7 +60,6 @@ SHORT_MIN = 4
 #: Failure messages are short: only fields up to this length are read word by word.
 SHAPE_MAX = 80
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7a3\uf900-\ufaff]")
 _FAILURE_WORDS = frozenset(_FAILURE.split())
 _VOCABULARY = _FAILURE_WORDS | frozenset(_FILLER.split())
 #: Every letter the vocabulary spells: a field holding any other letter or digit is no marker, and most
@@ -94,8 +94,8 @@ def _alternation(words: Iterable[str]) -> str:
 #: A spaced word must stand alone (`error` is not in `errors-in-variables`); a CJK word has no spaces
 #: around it, so it is found anywhere.
 _WORDS = re.compile(
-    r"(?<![\w'-])(?:" + _alternation(w for w in _VOCABULARY if not _CJK.match(w)) + r")(?![\w'-])|"
-    + _alternation(w for w in _VOCABULARY if _CJK.match(w))
+    r"(?<![\w'-])(?:" + _alternation(w for w in _VOCABULARY if not CJK_CHARACTER.match(w)) + r")(?![\w'-])|"
+    + _alternation(w for w in _VOCABULARY if CJK_CHARACTER.match(w))
 )
 #: A failure word and a colon open an error message, however long the message after it is.
 _ERROR_OPENING = re.compile(
@@ -108,7 +108,7 @@ def _too_short(text: str) -> bool:
     weight = 0
     for ch in text:
         if ch.isalnum():
-            weight += 2 if _CJK.match(ch) else 1
+            weight += 2 if CJK_CHARACTER.match(ch) else 1
             if weight >= SHORT_MIN:
                 return False
     return True

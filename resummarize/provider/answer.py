@@ -24,7 +24,7 @@ from resummarize.detect import Placeholders, is_refusal
 from resummarize.digest.model import FIELDS, canonical
 from resummarize.errors import ValidationFailure
 from resummarize.evidence import EVIDENCE_KEY
-from resummarize.language import Language
+from resummarize.language import CJK_CHARACTER, Language
 
 
 @cache
@@ -82,10 +82,6 @@ _MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
 _MARKDOWN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\s*#{1,6}(?:\s|$)"), "a heading marker (#)"),
     (re.compile(r"```|~~~"), "a code fence"),
-)
-# Characters counted one by one in CJK text: Hangul jamo, kana, Hangul compatibility, CJK, Hangul, CJK compat.
-_CJK = re.compile(
-    r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 )
 
 
@@ -217,7 +213,7 @@ def _is_damage(char: str) -> bool:
 def _length(field: str, name: str, text: str, language: Language) -> Iterator[str]:
     words, cjk_units = MAX_LENGTH[name]
     if is_cjk(language):
-        units = len(_CJK.findall(text)) + len(_CJK.sub(" ", text).split())
+        units = len(CJK_CHARACTER.findall(text)) + len(CJK_CHARACTER.sub(" ", text).split())
         if units > cjk_units:
             yield f"{field} is too long ({units} characters): shorten it to at most {cjk_units} characters."
     elif len(text.split()) > words:
