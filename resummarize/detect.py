@@ -222,10 +222,11 @@ def plainly_clean(entries: Sequence[Entry], language: Language, placeholders: Pl
     chosen = (entry.fields.values() for entry, ok in zip(entries, five, strict=True) if ok)
     texts = list(map(str.strip, chain.from_iterable(chosen)))
     unmarked = placeholders.quiet_heads(texts)  # a field that may start like a placeholder is looked at whole
+    # An unmarked head leaves only the shape to ask about; a marked one, the whole form (shape included).
     fits: list[Iterable[bool]] = [
-        [fine or _form_reason(text, placeholders, False) is None for fine, text in zip(unmarked, texts, strict=True)],
+        [not placeholder_shape(text) if fine else _form_reason(text, placeholders, False) is None
+         for fine, text in zip(unmarked, texts, strict=True)],
         plainly_written_each(texts, language),
-        [not fine or not placeholder_shape(text) for fine, text in zip(unmarked, texts, strict=True)],
     ]
     joined = "".join(texts)
     if not joined.isprintable() or "\ufffd" in joined:
