@@ -58,6 +58,7 @@ _INVISIBLE = frozenset(
 #: Unicode categories that never belong in a summary: format (bidi controls, zero-width characters,
 #: soft hyphen, tags), private use, unassigned, surrogates.
 _HIDDEN_CATEGORIES = frozenset({"Cf", "Co", "Cn", "Cs"})
+_INVISIBLE_CHARACTER = re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(_INVISIBLE)) + "]")
 # A figure: digits with optional thousands separators and decimals (version-like runs, `3.1.2`, whole),
 # and the unit written after it (`58万` is 580K, `135B` is 135 billion).
 _NUMBER = r"(?<![\d.])(?:(?<!,)\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,]\d)|\.?\d+(?:\.\d+)*)"
@@ -148,6 +149,8 @@ def _targets(text: str) -> tuple[tuple[str, str], ...]:
 
 def invisible(text: str) -> list[str]:
     """Bidi controls, zero-width and other invisible characters, as `U+XXXX`."""
+    if text.isprintable() and not _INVISIBLE_CHARACTER.search(text):
+        return []  # no format, private-use, unassigned or surrogate character (their categories are not printable)
     bad = {c for c in text if ord(c) in _INVISIBLE or unicodedata.category(c) in _HIDDEN_CATEGORIES}
     return [f"U+{ord(c):04X}" for c in sorted(bad)]
 
