@@ -3,14 +3,13 @@ every wait the provider asks for is announced or, beyond the cap, stops the run 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from engine import first_papers, run
 
+from resummarize.cli import main
 from resummarize.errors import ProviderError
 from resummarize.testing.server import FakeProvider, FaultPlan
 
@@ -55,24 +54,23 @@ async def test_a_retry_after_beyond_the_cap_stops_the_run(seed_path: Path, tmp_p
         assert fake.count() == 2
 
 
-def test_a_budget_reset_in_99999h_ends_the_run_at_once(seed_path: Path, tmp_path: Path) -> None:
+def test_a_budget_reset_in_99999h_ends_the_run_at_once(
+        seed_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`x-ratelimit-remaining-requests: 0` with `x-ratelimit-reset-requests: 99999h` used to hold the run
     silently forever: now exit 3 naming the header, after one request, with its answer written."""
     digest = first_papers(seed_path, tmp_path / "d.md", 10)
     spent = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "99999h"}
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with FakeProvider(extra_headers=spent) as fake:
         started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "resummarize", "repair", str(digest), "--language", "English",
-             "--base-url", fake.base_url, "--cache", str(tmp_path / "j.db")],
-            env={"OPENAI_API_KEY": fake.api_key, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-            timeout=60,
-        )
+        code = main(["repair", str(digest), "--language", "English", "--base-url", fake.base_url,
+                     "--cache", str(tmp_path / "j.db")])
         elapsed = time.monotonic() - started
         requests = fake.count()
-    assert done.returncode == 3, done.stderr
-    assert "x-ratelimit-reset-requests: 99999h" in done.stderr and "--max-wait" in done.stderr
-    assert "Traceback" not in done.stderr
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "x-ratelimit-reset-requests: 99999h" in err and "--max-wait" in err
+    assert "Traceback" not in err
     assert requests == 1
     assert elapsed < 30
     assert "Summary generation failed" not in digest.read_text(encoding="utf-8").split("### [2]")[0]
