@@ -14,14 +14,22 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from resummarize.cli import main
 from resummarize.config import Settings
 from resummarize.plan import scan_file
 from resummarize.testing.server import FakeProvider
 
 
+def _arguments(digest: Path, tmp_path: Path) -> list[str]:
+    return ["repair", str(digest), "--language", "English", "--cache", str(tmp_path / "journal.db"),
+            "--concurrency", "4", "--report", str(tmp_path / "report.json")]
+
+
 def _command(digest: Path, tmp_path: Path) -> list[str]:
-    return [sys.executable, "-m", "resummarize", "repair", str(digest), "--language", "English",
-            "--cache", str(tmp_path / "journal.db"), "--concurrency", "4", "--report", str(tmp_path / "report.json")]
+    """The run in a process of its own: it is sent the signals."""
+    return [sys.executable, "-m", "resummarize", *_arguments(digest, tmp_path)]
 
 
 def _wait_for(condition: object, seconds: float = 60.0) -> None:
@@ -31,7 +39,7 @@ def _wait_for(condition: object, seconds: float = 60.0) -> None:
 
 
 def test_first_ctrl_c_keeps_the_answers_in_flight_and_the_rerun_asks_no_paper_twice(
-    tmp_path: Path, seed_subset: Any
+    tmp_path: Path, seed_subset: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     digest = tmp_path / "seed.md"
     shutil.copyfile(seed_subset(40), digest)  # 38 entries to repair
@@ -46,7 +54,9 @@ def test_first_ctrl_c_keeps_the_answers_in_flight_and_the_rerun_asks_no_paper_tw
         first_asked = Counter(r.paper_id for r in fake.requests if r.paper_id is not None)
         report = json.loads((tmp_path / "report.json").read_text())  # written by the interrupted run
         fake.reset_log()
-        second = subprocess.run(_command(digest, tmp_path), env=env, capture_output=True, text=True, timeout=120)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        second = main(_arguments(digest, tmp_path))  # the rerun in-process: it is sent no signal
         second_asked = Counter(r.paper_id for r in fake.requests if r.paper_id is not None)
 
     assert first.returncode == 130, err
@@ -55,7 +65,7 @@ def test_first_ctrl_c_keeps_the_answers_in_flight_and_the_rerun_asks_no_paper_tw
     assert repaired == set(first_asked)  # every answer paid for was kept, in flight at the Ctrl-C too
     assert len(repaired) < 38 and report["totals"]["requests"] == sum(first_asked.values())
     assert max(first_asked.values()) == 1 and not set(second_asked) & set(first_asked)
-    assert second.returncode == 0, second.stderr
+    assert second == 0, capsys.readouterr().err
     assert len(second_asked) == 38 - len(repaired)
     _, scan = scan_file(digest, Settings(language="English"))
     assert scan.needs_repair == []

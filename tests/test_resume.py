@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from resummarize.cli import main
 from resummarize.config import Settings
 from resummarize.plan import scan_file
 from resummarize.testing.server import FakeProvider
@@ -29,11 +30,12 @@ def _stored(journal: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_kill_9_then_rerun_repeats_only_requests_in_flight(tmp_path: Path, seed_path: Path) -> None:
+def test_kill_9_then_rerun_repeats_only_requests_in_flight(
+        tmp_path: Path, seed_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     digest, journal = tmp_path / "seed.md", tmp_path / "journal.db"
     shutil.copyfile(seed_path, digest)
-    command = [sys.executable, "-m", "resummarize", "repair", str(digest), "--language", "English",
-               "--cache", str(journal), "--concurrency", "4"]
+    arguments = ["repair", str(digest), "--language", "English", "--cache", str(journal), "--concurrency", "4"]
+    command = [sys.executable, "-m", "resummarize", *arguments]  # the first run is killed: a process of its own
     with FakeProvider(latency=0.1) as fake:
         env = {**os.environ, "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake.base_url}
         first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -55,10 +57,12 @@ def test_kill_9_then_rerun_repeats_only_requests_in_flight(tmp_path: Path, seed_
             time.sleep(0.01)
         fake.reset_log()
 
-        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        second = main(arguments)
         asked_again = {r.paper_id for r in fake.requests if r.paper_id is not None}
 
-    assert second.returncode == 0, second.stderr
+    assert second == 0, capsys.readouterr().err
     assert len(stored) >= 20
     assert not asked_again & stored  # nothing the engine had received is asked for again
     # Only answers that were on the wire at the kill may be repeated (at most one per worker).
