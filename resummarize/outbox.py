@@ -98,3 +98,5 @@ class Outbox:
                                "brought back (the answer is in the journal)", status="removed")
         assert result.target is not None
         self.report.written.append(str(result.target))
+        if result.reread or result.carried:
+            self.report.merged.append(path)

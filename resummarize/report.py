@@ -161,6 +161,8 @@ class RepairReport(BaseModel):
     written: list[str] = Field(default_factory=list, exclude=True)
     #: Markdown digests rendered again from a JSONL file that gained restored papers.
     rendered: list[str] = Field(default_factory=list, exclude=True)
+    #: Files another program changed during the repair: the answers went onto what it wrote, kept whole.
+    merged: list[str] = Field(default_factory=list, exclude=True)
     estimated_requests: int = Field(default=0, exclude=True)
     estimated_prompt_tokens: int = Field(default=0, exclude=True)
     #: A line the closing table adds below its rows (the cost estimate of a dry run).
@@ -225,6 +227,8 @@ def table(report: RepairReport, *, dry_run: bool = False) -> str:
             ("completion tokens", f"{t.completion_tokens:,}"),
             ("cost", (dollars(t.cost_usd) + f" ({t.rates})") if t.cost_usd is not None else t.rates),
             ("files written", str(len(report.written))),
+            *([("of which changed meanwhile", f"{len(report.merged)} (the other writer's changes kept)")]
+              if report.merged else []),
             ("wall time", f"{report.wall_time:.1f} s"),
         ]
     width = max(len(name) for name, _ in rows)

@@ -36,6 +36,7 @@ async def test_seed_repaired_and_nothing_else_changed(seed_copy: Path, seed_path
         report = await run([seed_copy], fake, tmp_path / "j.db", language="English")
         sent = fake.requests
     assert (report.totals.needs_repair, report.totals.repaired, report.totals.failed) == (96, 96, 0)
+    assert report.merged == []  # nobody else wrote the file: nothing to say about it
     assert report.totals.requests == 96 and len(sent) == 96
     assert needs(seed_copy, "English") == 0
 

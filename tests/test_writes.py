@@ -28,7 +28,7 @@ from resummarize.journal import Journal
 from resummarize.lock import file_lock, lock_path
 from resummarize.plan import Run, scan_file
 from resummarize.provider.prompts import load_prompts
-from resummarize.report import EntryResult, RepairReport
+from resummarize.report import EntryResult, RepairReport, table
 from resummarize.testing.server import FakeProvider
 from resummarize.worker import Worker
 from resummarize.writer import open_writers
@@ -81,6 +81,8 @@ async def test_a_line_appended_during_the_repair_survives_and_the_repairs_land(d
     assert report.totals.repaired == BROKEN and report.totals.failed == 0 and asked == BROKEN
     assert data.read_bytes().endswith(appended)
     assert left(data) == (0, MISSING)
+    assert report.merged == [str(data)]  # the closing table says the pipeline's line was kept
+    assert "of which changed meanwhile  1 (the other writer's changes kept)" in table(report)
 
 
 async def test_an_entry_rewritten_meanwhile_is_left_as_the_other_writer_left_it(data: Path, tmp_path: Path) -> None:
