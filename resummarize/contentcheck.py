@@ -10,7 +10,8 @@ same check, treating a failure the same way: nothing is written for that entry, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import httpx2
@@ -33,14 +34,33 @@ class ContentCheck:
         self.url = url
         self.timeout = timeout
         self.transport = transport
-        # Loading the CA bundle costs ~25 ms of CPU; a client is opened per entry, the bundle read once.
-        self._tls = httpx2.create_ssl_context()
+        self._client: httpx2.AsyncClient | None = None
+
+    def _new_client(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(timeout=self.timeout, transport=self.transport)
+
+    @asynccontextmanager
+    async def opened(self) -> AsyncIterator[None]:
+        """One client (one TLS context, kept-alive connections) for every check of a run: a run checks
+        five fields of every answer."""
+        async with self._new_client() as client:
+            self._client = client
+            try:
+                yield
+            finally:
+                self._client = None
 
     async def problem(self, texts: Iterable[str]) -> str | None:
         """None when the service calls every text fine; otherwise why not (the first text it calls
-        sensitive, or how the check failed). Empty texts are not sent."""
-        async with httpx2.AsyncClient(timeout=self.timeout, transport=self.transport, verify=self._tls) as client:
-            reasons = await asyncio.gather(*(self._judge(client, text) for text in texts if text.strip()))
+        sensitive, or how the check failed). Empty texts are not sent. Outside `opened`, a client of
+        its own."""
+        if self._client is not None:
+            return await self._problem(self._client, texts)
+        async with self._new_client() as client:
+            return await self._problem(client, texts)
+
+    async def _problem(self, client: httpx2.AsyncClient, texts: Iterable[str]) -> str | None:
+        reasons = await asyncio.gather(*(self._judge(client, text) for text in texts if text.strip()))
         return next((reason for reason in reasons if reason is not None), None)
 
     async def _judge(self, client: httpx2.AsyncClient, text: str) -> str | None:

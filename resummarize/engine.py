@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -192,7 +192,8 @@ class Engine:
         self._files = deque(f for f in run.files if f.work)
         if self.options.batch and self._files:
             await self._batch_pass()
-        await self.ask()
+        async with self.check.opened() if self.check else nullcontext():
+            await self.ask()
 
     async def _batch_pass(self) -> None:
         """One batch for every question the journal cannot answer; files it completes are written."""
