@@ -39,10 +39,14 @@ class CheckService:
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.sent: list[Any] = []
+        self.connections: set[int] = set()  # the client ports seen: one per connection
         service = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # a connection may carry several checks, as a real service's does
+
             def do_POST(self) -> None:
+                service.connections.add(self.client_address[1])
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 service.sent.append(body)
                 status, payload, delay = service.rule(body.get("text", ""))
@@ -117,6 +121,7 @@ async def test_sensitive_answers_are_not_written_then_written_from_the_journal_o
     with pytest.raises(UsageError, match="--batch"):
         RepairOptions(content_check=service.url, batch=True)
     assert asked == BROKEN and len(service.sent) == 5 * BROKEN
+    assert len(service.connections) < len(service.sent) / 2  # one client a run: connections carry many checks
     with CheckService(lambda text: verdict(False)) as service, FakeProvider() as fake:
         report = await run([data], fake, tmp_path / "j.db", content_check=service.url)
         assert fake.count(path="/v1/chat/completions") == 0  # paid for once: the journal answers
