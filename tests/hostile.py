@@ -12,9 +12,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
+
+from serving import LocalServer
 
 from resummarize.testing.answers import sse
 from resummarize.testing.server import FakeProvider
@@ -70,22 +72,18 @@ class Hostile:
                     hostile.seen.append(Seen(body, {k.lower(): v for k, v in self.headers.items()}))
                 hostile._serve(self, body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                         daemon=True)
+        self._server = LocalServer(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/v1"
+        return f"http://127.0.0.1:{self._server.port}/v1"
 
     def __enter__(self) -> Hostile:
-        self._thread.start()
+        self._server.__enter__()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.__exit__()
 
     def _write(self, handler: BaseHTTPRequestHandler, data: bytes) -> None:
         handler.wfile.write(data)

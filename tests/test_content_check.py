@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from engine import run
+from serving import LocalServer
 
 from resummarize.cli import build_parser
 from resummarize.config import RepairOptions, Settings
@@ -60,31 +59,18 @@ class CheckService:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 256  # a run checks many fields at once: no connection refused by the backlog
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                """A client that gave up on a slow verdict is the point of the slow case, not an error. (A
-                traceback printed from this thread also parses source with `ast`, which CPython 3.11 does
-                not allow in two threads at once: it broke a test running beside it.)"""
-                if not isinstance(sys.exc_info()[1], OSError):
-                    super().handle_error(request, client_address)
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.server = LocalServer(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/check"
+        return f"http://127.0.0.1:{self.server.port}/check"
 
     def __enter__(self) -> CheckService:
-        self.thread.start()
+        self.server.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.__exit__()
 
 
 @pytest.mark.parametrize(("rule", "expected"), [
